@@ -1,0 +1,42 @@
+# Two entry points: `make demo` opens the console on the built-in demo, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: demo test lint bench screenshots clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(STAMP_RUN)
+
+demo: $(STAMP_RUN)
+	$(BIN)/llmdeck --demo
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check .
+
+test: $(STAMP_TEST)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP_TEST)
+	$(BIN)/python bench/router_overhead.py
+	$(BIN)/python bench/stream_relay.py
+	$(BIN)/python bench/startup.py
+
+# SVGs of the six panes of the demo console (120×36), for the README.
+screenshots: $(STAMP_RUN)
+	$(BIN)/python scripts/screenshots.py --out screenshots
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,268 @@
+"""The config file as pydantic models: providers, routes, budgets, hosts, UI settings and price overrides."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from config.checks import cross_check
+from config.expand import expand_path, expand_vars
+from config.fields import ConfigModel, check_name, check_url, environ_of, split_v1
+from config.kinds import KINDS, Kind, unknown_kind_message
+from config.route_schema import STRATEGIES, RouteConfig, RouteTimeouts, Strategy, TargetConfig
+from config.secret_ref import SecretRef, is_reference, parse_secret_ref
+
+ImageProtocol = Literal["auto", "kitty", "sixel", "iterm2", "halfblock", "none"]
+
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
+
+
+def _expand_arg(value: str, info: ValidationInfo) -> str:
+    return expand_path(value, environ_of(info))
+
+
+# Expanded one by one so an unset variable is reported at its own argument.
+ArgvItem = Annotated[str, AfterValidator(_expand_arg)]
+
+
+class ProviderConfig(ConfigModel):
+    """One backend llmdeck can reach: a local server or a cloud API."""
+
+    name: str
+    """Unique name, `[a-z0-9._-]+`; what routes, budgets and the CLI refer to."""
+    kind: Kind
+    """Which protocol the backend speaks; see config/kinds.py."""
+    base_url: str | None = None
+    """Server root as you would type it (`$VAR` and `${VAR}` expand); a trailing /v1 is accepted and stripped.
+    Optional for cloud kinds, which have a default."""
+    api_key: str | None = None
+    """A reference to the key: `keyring:NAME` or `env:VAR`. A literal key here is an error."""
+    host: str | None = None
+    """Groups providers by machine in the panes; may name an entry of `hosts`."""
+    timeout_s: float = Field(30.0, gt=0)
+    """Default read timeout for every call to this provider, in seconds."""
+    connect_timeout_s: float = Field(5.0, gt=0)
+    """Default connect timeout, in seconds."""
+    max_concurrency: int | None = Field(None, ge=1)
+    """At most this many requests in flight to this provider."""
+    rpm: int | None = Field(None, ge=1)
+    """Client-side request limit per minute."""
+    tpm: int | None = Field(None, ge=1)
+    """Client-side token limit per minute."""
+    restart: tuple[ArgvItem, ...] | None = None
+    """Argv run without a shell to restart the backend, e.g. [ssh, box2, systemctl, --user, restart, vllm].
+    `$VAR` and a leading `~` expand; write `$$` for a literal `$`."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra HTTP headers. Values of auth headers must be `keyring:NAME` / `env:VAR` references."""
+
+    _v1_suffix: bool = PrivateAttr(default=False)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "name")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in KINDS:
+            raise ValueError(unknown_kind_message(value))
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else check_url(expand_vars(value, environ_of(info)))
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_secret_ref(value)
+        return value
+
+    @field_validator("restart")
+    @classmethod
+    def _restart(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value or not value[0]:
+            raise ValueError("restart must list the command and its arguments, e.g. [systemctl, --user, restart, "
+                             "ollama]")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for header, text in value.items():
+            if is_reference(text):
+                parse_secret_ref(text)
+            elif _SECRET_HEADER.search(header):
+                raise ValueError(f"header '{header}' must be a reference, never the secret itself — store it with "
+                                 "`llmdeck keys set NAME` and write keyring:NAME (or env:VAR) as the value")
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _resolve_base_url(cls, data: Any, handler: ModelWrapValidatorHandler[ProviderConfig]) -> ProviderConfig:
+        provider = handler(data)
+        info = KINDS[provider.kind]
+        url = provider.base_url
+        if url is None and info.default_base_url:
+            url = info.default_base_url
+        if url is None:
+            if info.needs_base_url:
+                example = info.local_url() or "http://HOST:PORT"
+                raise ValueError(f"base_url is required for kind '{provider.kind}' — e.g. base_url: {example}")
+            return provider
+        root, had_v1 = split_v1(url)
+        normalised = provider.model_copy(update={"base_url": root}) if root != provider.base_url else provider
+        normalised._v1_suffix = had_v1
+        return normalised
+
+    @property
+    def v1_suffix(self) -> bool:
+        """True when base_url was written (or defaults) with a trailing /v1, which was stripped from base_url."""
+        return self._v1_suffix
+
+    @property
+    def api_key_ref(self) -> SecretRef | None:
+        """The parsed key reference; the secret itself is looked up only when a request needs it."""
+        return parse_secret_ref(self.api_key) if self.api_key else None
+
+    @property
+    def header_refs(self) -> dict[str, SecretRef]:
+        """Headers whose values are secret references, to resolve at request time."""
+        return {name: parse_secret_ref(text) for name, text in self.headers.items() if is_reference(text)}
+
+
+class BudgetConfig(ConfigModel):
+    """A spending cap for one provider, in US dollars."""
+
+    provider: str
+    """Name of a provider in `providers`."""
+    usd_per_day: float | None = Field(None, ge=0)
+    """Cap per calendar day (local time)."""
+    usd_per_month: float | None = Field(None, ge=0)
+    """Cap per calendar month."""
+
+    @model_validator(mode="after")
+    def _some_cap(self) -> BudgetConfig:
+        if self.usd_per_day is None and self.usd_per_month is None:
+            raise ValueError(f"budget for '{self.provider}' needs usd_per_day or usd_per_month")
+        return self
+
+
+class PriceOverride(ConfigModel):
+    """A price that replaces the bundled table, in US dollars per million tokens."""
+
+    provider: str | None = None
+    """Limit the override to one provider; unset means every provider serving the model."""
+    model: str = Field(min_length=1)
+    """Model name as the provider knows it."""
+    input_usd_per_mtok: float = Field(ge=0)
+    """Price of a million prompt tokens."""
+    output_usd_per_mtok: float = Field(ge=0)
+    """Price of a million completion tokens."""
+
+
+class HostConfig(ConfigModel):
+    """A machine of the lab; providers name it in `host` to be grouped together."""
+
+    name: str
+    """Unique name, `[a-z0-9._-]+`."""
+    address: str | None = None
+    """Host name or IP address (`$VAR` expands)."""
+    ssh: str | None = None
+    """ssh destination for restarts and probes, e.g. `ops@box2`."""
+    identity_file: str | None = None
+    """ssh key file (`~` and `$VAR` expand)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "name")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else expand_vars(value, environ_of(info))
+
+    @field_validator("identity_file")
+    @classmethod
+    def _identity_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else expand_path(value, environ_of(info))
+
+
+class UiConfig(ConfigModel):
+    """How the console looks and which keys do what."""
+
+    theme: str = "textual-dark"
+    """A Textual theme name."""
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Action id → key, e.g. {pull: ctrl+p}; overrides the default bindings."""
+    refresh_s: float = Field(2.0, gt=0)
+    """Seconds between health polls of the panes."""
+    image_protocol: ImageProtocol = "auto"
+    """How to show images in the terminal: auto | kitty | sixel | iterm2 | halfblock | none."""
+
+
+class DeckConfig(ConfigModel):
+    """The whole config file."""
+
+    providers: tuple[ProviderConfig, ...] = ()
+    """Every backend llmdeck can reach."""
+    routes: tuple[RouteConfig, ...] = ()
+    """Aliases and their targets."""
+    budgets: tuple[BudgetConfig, ...] = ()
+    """Spending caps per provider."""
+    hosts: tuple[HostConfig, ...] = ()
+    """Machines of the lab."""
+    ui: UiConfig = Field(default_factory=UiConfig)
+    """Console settings."""
+    prices: tuple[PriceOverride, ...] = ()
+    """Overrides of the bundled price table."""
+
+    @model_validator(mode="after")
+    def _cross_check(self, info: ValidationInfo) -> DeckConfig:
+        # The loader runs the same checks itself to point at the offending line; it turns them off here.
+        if isinstance(info.context, dict) and info.context.get("cross_checks") is False:
+            return self
+        problems = cross_check(self)
+        if problems:
+            raise ValueError("; ".join(problem.text() for problem in problems))
+        return self
+
+    def provider(self, name: str) -> ProviderConfig | None:
+        """The provider called `name`, if any."""
+        return next((p for p in self.providers if p.name == name), None)
+
+    def route(self, alias: str) -> RouteConfig | None:
+        """The route for `alias`, if any."""
+        return next((r for r in self.routes if r.alias == alias), None)
+
+
+__all__ = [
+    "STRATEGIES",
+    "BudgetConfig",
+    "DeckConfig",
+    "HostConfig",
+    "ImageProtocol",
+    "PriceOverride",
+    "ProviderConfig",
+    "RouteConfig",
+    "RouteTimeouts",
+    "Strategy",
+    "TargetConfig",
+    "UiConfig",
+]

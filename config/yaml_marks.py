@@ -1,0 +1,128 @@
+"""YAML parsed with `yaml.SafeLoader`, keeping the line and column of every key and value by data path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+DataPath = tuple[str | int, ...]
+
+_HINTS = {
+    "mapping values are not allowed here": "check the indentation, or quote a value that contains ': '",
+    "could not find expected ':'": "a key needs ': ' after it; check the indentation",
+    "found unexpected end of stream": "a quote or bracket is not closed",
+}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """1-based line and column in the file."""
+
+    line: int
+    col: int
+
+
+START = Position(1, 1)
+
+
+class YamlSyntaxError(ValueError):
+    """The text is not YAML; carries where and why."""
+
+    def __init__(self, position: Position, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+        self.message = message
+
+
+@dataclass
+class Marks:
+    """Where each value (and each mapping key) of the document starts."""
+
+    values: dict[DataPath, Position] = field(default_factory=dict)
+    keys: dict[DataPath, Position] = field(default_factory=dict)
+
+    def locate(self, path: DataPath, *, at_key: bool = False) -> Position:
+        """The position of `path`, or of its closest ancestor present in the file (for missing fields)."""
+        if at_key and path in self.keys:
+            return self.keys[path]
+        for end in range(len(path), 0, -1):
+            position = self.values.get(path[:end])
+            if position is not None:
+                return position
+        return self.values.get((), START)
+
+
+@dataclass
+class ParsedYaml:
+    """The plain data of a document, its marks, and duplicate keys (which YAML itself would silently drop)."""
+
+    data: Any
+    marks: Marks
+    duplicate_keys: list[tuple[Position, str]]
+
+
+def _position(mark: yaml.Mark | None) -> Position:
+    return Position(mark.line + 1, mark.column + 1) if mark is not None else START
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or exc.context or "not valid YAML"
+    if "'\\t'" in problem:
+        return "tab character — YAML indents with spaces only; replace the tab with spaces"
+    hint = _HINTS.get(problem) or exc.context or "check the indentation and quoting near here"
+    return f"YAML syntax error: {problem} — {hint}"
+
+
+def _key_of(loader: yaml.SafeLoader, node: yaml.Node) -> str | int | None:
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    key = loader.construct_object(node)
+    return key if isinstance(key, str | int) and not isinstance(key, bool) else str(key)
+
+
+def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: DataPath, parsed: ParsedYaml, depth: int = 0) -> None:
+    parsed.marks.values[path] = _position(node.start_mark)
+    if depth > 64:  # recursive anchors: the data itself is unusable past this point anyway
+        return
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(loader, item, (*path, index), parsed, depth + 1)
+    elif isinstance(node, yaml.MappingNode):
+        first_seen: dict[str | int, Position] = {}
+        for key_node, value_node in node.value:
+            key = _key_of(loader, key_node)
+            if key is None:
+                continue
+            child = (*path, key)
+            key_position = _position(key_node.start_mark)
+            if key in first_seen:
+                parsed.duplicate_keys.append(
+                    (key_position, f"duplicate key '{key}' — YAML keeps only the last one; remove one "
+                                   f"(first on line {first_seen[key].line})"))
+            else:
+                first_seen[key] = key_position
+            parsed.marks.keys[child] = key_position
+            _walk(loader, value_node, child, parsed, depth + 1)
+
+
+def parse_yaml(text: str) -> ParsedYaml:
+    """Parse one YAML document safely; YamlSyntaxError names the line and column of the first error."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+        parsed = ParsedYaml(data=data, marks=Marks(), duplicate_keys=[])
+        if node is not None:
+            _walk(loader, node, (), parsed)
+        return parsed
+    except yaml.MarkedYAMLError as exc:
+        # An unclosed quote or bracket is reported at the end of the file; point at where it was opened instead.
+        opened = exc.problem == "found unexpected end of stream" and exc.context_mark is not None
+        mark = exc.context_mark if opened else (exc.problem_mark or exc.context_mark)
+        raise YamlSyntaxError(_position(mark), _syntax_message(exc)) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(START, f"YAML syntax error: {exc}") from None
+    finally:
+        loader.dispose()

@@ -1,0 +1,256 @@
+"""The console App: the shell around the six panes (header, pane switching, filter, command line, help)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import BindingType
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Footer, Input, Static, TextArea
+
+from console.bridge import DeckBridge
+from console.keymap import APP_BINDINGS, keymap_from_config, pane_binding_id
+from console.panes import PANES
+from console.panes.base import DeckPane
+from console.panes.unavailable import UnavailablePane
+from console.screens.help import HelpScreen, live_entries
+from console.screens.onboarding import OnboardingScreen
+from console.shell_commands import DeckCommandProvider, ShellCommands
+from console.widgets.deck_status import DeckStatus
+from console.widgets.status_badge import theme_style
+from providers.deck import Deck
+
+if TYPE_CHECKING:  # the demo pulls in the emulators: imported only when a demo runs
+    from console.demo import DemoSession
+    from console.discovery import DiscoveryOutcome
+
+SHELL_ACTIONS = frozenset({"show_pane", "next_pane", "previous_pane", "command_line", "filter", "help", "back"})
+
+
+class DeckApp(App[None]):
+    """Renders the Deck it is given (already started); the caller owns the Deck's lifecycle."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "llmdeck"
+    BINDINGS: ClassVar[list[BindingType]] = list(APP_BINDINGS)
+    COMMANDS = App.COMMANDS | {DeckCommandProvider}
+
+    def __init__(self, deck: Deck, *, readonly: bool = False, demo: DemoSession | None = None,
+                 discovery: DiscoveryOutcome | None = None, traffic: bool = True,
+                 panes: tuple[tuple[str, str, str], ...] = PANES, first_pane: str = "health") -> None:
+        super().__init__()
+        self.deck = deck
+        self.readonly = readonly
+        self.demo = demo
+        self.discovery = discovery
+        self.traffic = traffic and demo is not None
+        self.pane_specs = {pane_id: (title, target) for pane_id, title, target in panes}
+        self.pane_order = [pane_id for pane_id, _, _ in panes]
+        self.current_pane = first_pane
+        self.filters: dict[str, str] = {}
+        self.panes: dict[str, DeckPane] = {}
+        self.bridge = DeckBridge(deck, self)
+        self.shell = ShellCommands(self)
+        self.animation_level = "none"  # every animated frame is bandwidth over SSH
+        if deck.config.ui.theme in self.available_themes:
+            self.theme = deck.config.ui.theme
+        keymap = keymap_from_config(deck.config.ui.keys)
+        if keymap:
+            self.set_keymap(keymap)
+
+    # --- layout -------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield DeckStatus(self.deck, demo=self.demo is not None, readonly=self.readonly,
+                         chaos=self.demo.chaos if self.demo is not None else None, id="deck-status")
+        yield Static(id="pane-tabs")
+        first = self._build_pane(self.current_pane)
+        self.panes[self.current_pane] = first
+        with ContentSwitcher(initial=first.id, id="panes"):
+            yield first
+        yield Input(placeholder="filter: substring, !text inverts · Enter keeps · Esc clears", id="filter")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.bridge.attach()
+        self.set_interval(1.0, self.status.update_from)
+        self._show_tabs()
+        self._focus_pane(self.panes[self.current_pane])
+        if self.demo is not None:
+            self.notify("Demo: emulators on loopback, throw-away keys, data in a temp dir. "
+                        ":chaos PROVIDER breaks one, :chaos PROVIDER off mends it.", title="DEMO", timeout=10)
+            if self.traffic:
+                from console.demo import run_traffic
+
+                self.run_worker(run_traffic(self.deck), group="demo_traffic", exit_on_error=False)
+        elif self.discovery is not None and self.discovery.found:
+            self.notify(f"No config file: found {', '.join(self.discovery.names)}. :save-config writes a starter "
+                        f"config to {self.discovery.config_path}", title="Auto-discovery", timeout=12, markup=False)
+        elif self.discovery is not None:
+            self.push_screen(OnboardingScreen(self.discovery.config_path, self.discovery.probed))
+
+    def on_unmount(self) -> None:
+        self.bridge.detach()
+
+    @property
+    def status(self) -> DeckStatus:
+        return self.query_one(DeckStatus)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.query_one("#filter", Input)
+
+    # --- panes --------------------------------------------------------------------------------------
+
+    def _build_pane(self, pane_id: str) -> DeckPane:
+        """Import the pane's module now; a pane that cannot load becomes a placeholder saying so."""
+        title, target = self.pane_specs[pane_id]
+        module_name, _, class_name = target.partition(":")
+        try:
+            pane_class: type[DeckPane] = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            return UnavailablePane(self.deck, pane_id, title, type(exc).__name__, readonly=self.readonly)
+        return pane_class(self.deck, readonly=self.readonly)
+
+    def pane(self, pane_id: str) -> DeckPane | None:
+        return self.panes.get(pane_id)
+
+    async def show_pane(self, pane_id: str) -> DeckPane:
+        """Switch to a pane, building and mounting it on first use (a fast start costs one pane, not six)."""
+        pane = self.panes.get(pane_id)
+        if pane is None:
+            pane = self.panes[pane_id] = self._build_pane(pane_id)
+            await self.query_one(ContentSwitcher).mount(pane)
+            if self.filters.get(pane_id):
+                pane.apply_filter(self.filters[pane_id])
+        self.set_focus(None)  # nothing in the pane being hidden keeps the keys
+        self.query_one(ContentSwitcher).current = pane.id
+        self.current_pane = pane_id
+        self._close_filter()
+        self._show_tabs()
+        self.call_after_refresh(self._focus_pane, pane, False)
+        return pane
+
+    def _focus_pane(self, pane: DeckPane, force: bool = True) -> None:
+        """Focus the pane's first focusable widget, unless (not `force`) the pane chose its own focus on show."""
+        if not force and self.focused is not None and pane in self.focused.ancestors_with_self:
+            return
+        target = next((w for w in pane.query("*") if isinstance(w, Widget) and w.focusable), None)
+        self.set_focus(target)
+
+    def _show_tabs(self) -> None:
+        variables = self.theme_variables
+        tabs = Text()
+        for number, pane_id in enumerate(self.pane_order, start=1):
+            key = self._keymap.get(pane_binding_id(pane_id), str(number))
+            label = f" {key} {self.pane_specs[pane_id][0]} "
+            if pane_id == self.current_pane:
+                tabs.append(label, style=theme_style("accent", variables, bold=True) + Style(reverse=True))
+            else:
+                tabs.append(label, style=theme_style("foreground-muted", variables))
+        self.query_one("#pane-tabs", Static).update(tabs)
+        self.status.filter_text = self.filters.get(self.current_pane, "")
+        self.status.update_from()
+
+    # --- deck events --------------------------------------------------------------------------------
+
+    @on(DeckBridge.HealthChanged)
+    @on(DeckBridge.RequestsFinished)
+    @on(DeckBridge.CatalogsChanged)
+    def forward_deck_events(self, message: DeckBridge.HealthChanged | DeckBridge.RequestsFinished
+                            | DeckBridge.CatalogsChanged) -> None:
+        statuses = self.query(DeckStatus)
+        if not statuses:
+            return  # the app is shutting down: its widgets are gone, events still in the queue are dropped
+        for pane in list(self.panes.values()):
+            if pane.is_attached:
+                for event in message.events:
+                    pane.deck_event(event)
+        statuses.first().update_from()
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in SHELL_ACTIONS:
+            return True
+        # A dialog is open: its own keys rule (Tab moves between its buttons). On the main screen Tab always
+        # switches panes, even from a text field, so no pane can trap the keyboard.
+        return len(self.screen_stack) == 1
+
+    async def action_show_pane(self, pane_id: str) -> None:
+        if pane_id in self.pane_specs:
+            await self.show_pane(pane_id)
+
+    async def action_next_pane(self) -> None:
+        index = self.pane_order.index(self.current_pane)
+        await self.show_pane(self.pane_order[(index + 1) % len(self.pane_order)])
+
+    async def action_previous_pane(self) -> None:
+        index = self.pane_order.index(self.current_pane)
+        await self.show_pane(self.pane_order[(index - 1) % len(self.pane_order)])
+
+    def action_command_line(self, initial: str = ":") -> None:
+        from console.screens.command_line import CommandLine
+
+        self.push_screen(CommandLine(self.shell.completions(), initial), callback=self.shell.execute)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(live_entries(self), self.shell.commands))
+
+    def action_refresh_now(self) -> None:
+        self.deck.monitor.probe_now()
+        pane = self.panes.get(self.current_pane)
+        if pane is not None:
+            pane.refresh_now()
+        self.status.update_from()
+
+    def action_filter(self) -> None:
+        field = self.filter_input
+        field.value = self.filters.get(self.current_pane, "")
+        field.add_class("open")
+        field.focus()
+
+    def action_back(self) -> None:
+        """Esc: close the filter line (clearing it), else leave a text field (so 1–6, `:` and `/` work again),
+        else clear the pane's filter."""
+        if self.filter_input.has_class("open") or (
+                self.filters.get(self.current_pane) and not _editing(self.focused)):
+            self._set_filter("")
+            self._close_filter()
+            self._focus_pane(self.panes[self.current_pane])
+        elif _editing(self.focused):
+            pane = self.panes[self.current_pane]
+            target = next((w for w in pane.query("*")
+                           if isinstance(w, Widget) and w.focusable and not _editing(w)), None)
+            self.set_focus(target)
+
+    def _set_filter(self, text: str) -> None:
+        self.filters[self.current_pane] = text
+        pane = self.panes.get(self.current_pane)
+        if pane is not None:
+            pane.apply_filter(text)
+        self.status.filter_text = text
+        self.status.update_from()
+
+    def _close_filter(self) -> None:
+        self.filter_input.remove_class("open")
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        if self.filter_input.has_class("open"):
+            self._set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def filter_submitted(self, event: Input.Submitted) -> None:
+        self._close_filter()
+        self._focus_pane(self.panes[self.current_pane])
+
+
+def _editing(widget: Widget | None) -> bool:
+    """A widget that takes typed text, where digits and `:` are input rather than commands."""
+    return isinstance(widget, Input | TextArea)

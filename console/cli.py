@@ -1,0 +1,188 @@
+"""The `llmdeck` entry point: argument parsing and dispatch to lazily imported handlers."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from console import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with a one-line reason, as INTERFACE.md requires."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"llmdeck: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _handler(parser: argparse.ArgumentParser, target: str) -> None:
+    """Register `module:function` as the handler; imported only when the command runs (fast start)."""
+    parser.set_defaults(handler=target)
+
+
+def _not_available(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(handler=None)
+
+
+def _common(parser: argparse.ArgumentParser, *, json_output: bool = False) -> None:
+    # SUPPRESS: an absent sub-command --config must not overwrite `llmdeck --config PATH COMMAND`.
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: $LLMDECK_CONFIG or XDG)")
+    if json_output:
+        parser.add_argument("--json", action="store_true", help="print exactly one JSON document")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line of INTERFACE.md."""
+    parser = _Parser(prog="llmdeck", description="Operate the AI backends of a lab from one terminal console.")
+    parser.add_argument("--version", action="version", version=f"llmdeck {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $LLMDECK_CONFIG or XDG)")
+    parser.add_argument("--demo", action="store_true", help="start built-in emulators and a demo config")
+    parser.add_argument("--readonly", action="store_true", help="hide and disable destructive actions")
+    _handler(parser, "console.commands.tui:run")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("health", help="probe every provider once")
+    _common(p, json_output=True)
+    _handler(p, "console.commands.ops:health")
+
+    p = sub.add_parser("models", help="the model catalog across providers")
+    _common(p, json_output=True)
+    p.add_argument("--provider", metavar="NAME")
+    _handler(p, "console.commands.ops:models")
+
+    p = sub.add_parser("chat", help="chat with an alias or PROVIDER/MODEL")
+    _common(p, json_output=True)
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("prompt", metavar="PROMPT", nargs="?")
+    p.add_argument("--system", metavar="S")
+    p.add_argument("--max-tokens", metavar="N", type=int)
+    _handler(p, "console.commands.ops:chat")
+
+    route = sub.add_parser("route", help="routing table tools")
+    route_sub = route.add_subparsers(dest="route_command", metavar="ACTION", parser_class=_Parser, required=True)
+    p = route_sub.add_parser("explain", help="the plan for an alias right now")
+    _common(p, json_output=True)
+    p.add_argument("alias", metavar="ALIAS")
+    _handler(p, "console.commands.ops:route_explain")
+
+    p = sub.add_parser("pull", help="pull a model with a progress bar")
+    _common(p)
+    p.add_argument("provider", metavar="PROVIDER")
+    p.add_argument("model", metavar="MODEL")
+    _handler(p, "console.commands.ops:pull")
+
+    p = sub.add_parser("delete", help="delete a model (asks first)")
+    _common(p)
+    p.add_argument("provider", metavar="PROVIDER")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    _handler(p, "console.commands.ops:delete")
+
+    p = sub.add_parser("unload", help="free a model's memory")
+    _common(p)
+    p.add_argument("provider", metavar="PROVIDER")
+    p.add_argument("model", metavar="MODEL")
+    _handler(p, "console.commands.ops:unload")
+
+    p = sub.add_parser("restart", help="restart a provider (shows the argv first)")
+    _common(p)
+    p.add_argument("provider", metavar="PROVIDER")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    _handler(p, "console.commands.ops:restart")
+
+    p = sub.add_parser("image", help="text to image")
+    _common(p, json_output=True)
+    p.add_argument("provider", metavar="PROVIDER")
+    p.add_argument("prompt", metavar="PROMPT")
+    p.add_argument("--out", metavar="FILE.png", required=True)
+    p.add_argument("--model", metavar="CKPT")
+    p.add_argument("--negative", metavar="TEXT")
+    p.add_argument("--width", metavar="W", type=int, default=512)
+    p.add_argument("--height", metavar="H", type=int, default=512)
+    p.add_argument("--steps", metavar="N", type=int, default=20)
+    p.add_argument("--seed", metavar="S", type=int, default=-1)
+    _handler(p, "console.commands.ops:image")
+
+    keys = sub.add_parser("keys", help="API keys in the OS keyring")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser, required=True)
+    p = keys_sub.add_parser("set", help="store a key (read from a hidden prompt or stdin)")
+    p.add_argument("name", metavar="NAME")
+    # Captured only to refuse it without echoing it back (argparse would print the secret in its error).
+    p.add_argument("argv_secret", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    _handler(p, "console.commands.keys:set_key")
+    p = keys_sub.add_parser("list", help="key names and masked tails")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON document")
+    _handler(p, "console.commands.keys:list_keys")
+    p = keys_sub.add_parser("delete", help="remove a key")
+    p.add_argument("name", metavar="NAME")
+    _handler(p, "console.commands.keys:delete_key")
+    p = keys_sub.add_parser("doctor", help="which keyring backend is active, and how to fix it")
+    _handler(p, "console.commands.keys:doctor")
+
+    cfg = sub.add_parser("config", help="config file tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser, required=True)
+    p = cfg_sub.add_parser("validate", help="check a config file")
+    p.add_argument("path", metavar="PATH", nargs="?")
+    p.add_argument("--config", metavar="PATH", dest="config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _handler(p, "console.commands.config_cmd:validate")
+
+    export = sub.add_parser("export", help="export the routes to another tool's format")
+    export_sub = export.add_subparsers(dest="export_command", metavar="FORMAT", parser_class=_Parser, required=True)
+    p = export_sub.add_parser("litellm", help="a LiteLLM proxy config")
+    _common(p)
+    p.add_argument("--out", metavar="FILE")
+    _handler(p, "console.commands.ops:export_litellm")
+
+    p = sub.add_parser("emulate", help="run one built-in emulator in the foreground")
+    p.add_argument("kind", metavar="KIND")
+    p.add_argument("--port", metavar="N", type=int, default=0)
+    p.add_argument("--host", metavar="ADDR", default="127.0.0.1")
+    p.add_argument("--faults", metavar="SPEC", default="")
+    _handler(p, "console.commands.emulate:run")
+    return parser
+
+
+def _resolve(target: str) -> Handler | None:
+    module_name, _, function_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+    handler: Handler | None = getattr(module, function_name, None)
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, dispatch, and turn the outcome into the exit codes of INTERFACE.md."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    target: str | None = args.handler
+    handler = _resolve(target) if target else None
+    if handler is None:
+        name = " ".join(
+            part for part in (args.command, *(getattr(args, f"{args.command}_command", None) or "",)) if part
+        ) or "console"
+        sys.stderr.write(f"llmdeck: {name}: not available yet\n")
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("llmdeck: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Handlers of the headless subcommands; each module serves one command group."""

@@ -1,0 +1,25 @@
+"""`llmdeck config validate [PATH]`: every problem as FILE:LINE:COL: message, or a one-line summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from config.loader import ConfigError, load_config
+from config.paths import locate_config
+
+EXIT_OK = 0
+EXIT_BAD_CONFIG = 2
+
+
+def validate(args: argparse.Namespace) -> int:
+    """Exit 0 and print `ok: N providers, M routes`, or exit 2 with each problem on stderr."""
+    location = locate_config(getattr(args, "path", None) or getattr(args, "config", None))
+    try:
+        config = load_config(location.path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"{problem}\n")
+        return EXIT_BAD_CONFIG
+    print(f"ok: {len(config.providers)} providers, {len(config.routes)} routes")
+    return EXIT_OK

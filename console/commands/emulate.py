@@ -1,0 +1,33 @@
+"""`llmdeck emulate KIND`: one built-in emulator in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from providers.emulators.faults import FaultSpecError
+from providers.emulators.registry import EMULATORS, start_emulator
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.kind not in EMULATORS:
+        sys.stderr.write(f"llmdeck: emulate: unknown kind {args.kind!r}; known: {', '.join(sorted(EMULATORS))}\n")
+        return 2
+    try:
+        server = start_emulator(args.kind, faults=args.faults, port=args.port, host=args.host)
+    except FaultSpecError as exc:
+        sys.stderr.write(f"llmdeck: emulate: --faults: {exc}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"llmdeck: emulate: cannot listen on {args.host}:{args.port}: {exc.strerror}\n")
+        return 1
+    print(f"{args.kind} emulator listening on {server.url}  (faults: {args.faults or 'none'}; Ctrl-C stops)",
+          flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0

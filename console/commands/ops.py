@@ -1,0 +1,267 @@
+"""Headless commands over the Deck: health, models, chat, route explain, pull, delete, unload, restart, image."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from console.commands.session import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, fail, open_deck
+from providers.base import ChatRequest, ImageProgress, ImageRequest, Message
+from providers.deck import Deck
+from providers.errors import ProviderError, StreamBrokenError
+from providers.router import RouteFailedError, UnknownTargetError
+
+Operation = Callable[[Deck], Awaitable[int]]
+
+
+def _run(args: argparse.Namespace, operation: Operation) -> int:
+    async def main() -> int:
+        async with open_deck(args) as deck:
+            return await operation(deck)
+
+    try:
+        return asyncio.run(main())
+    except CommandError as exc:
+        return fail(str(exc), exc.code)
+    except UnknownTargetError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    except KeyError as exc:
+        return fail(str(exc.args[0]) if exc.args else str(exc), EXIT_USAGE)
+    except ProviderError as exc:
+        return fail(str(exc), EXIT_FAILED)
+
+
+def _print_json(document: object) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def health(args: argparse.Namespace) -> int:
+    async def operation(deck: Deck) -> int:
+        results = await deck.health_all()
+        rows = [
+            {"name": name, "kind": deck.providers[name].kind, "status": h.status,
+             "latency_ms": None if h.latency_ms is None else round(h.latency_ms, 1), "version": h.version,
+             "models_loaded": list(h.models_loaded), "detail": h.detail}
+            for name, h in results.items()
+        ]
+        if args.json:
+            _print_json(rows)
+        else:
+            table = Table("provider", "kind", "status", "latency", "version", "loaded", "detail", box=None)
+            for row in rows:
+                latency = "" if row["latency_ms"] is None else f"{row['latency_ms']:.0f} ms"
+                table.add_row(str(row["name"]), str(row["kind"]), str(row["status"]), latency,
+                              str(row["version"] or ""), ", ".join(row["models_loaded"]), str(row["detail"])[:60])
+            Console().print(table)
+        return EXIT_OK if all(h.status in ("up", "degraded") for h in results.values()) else EXIT_FAILED
+
+    return _run(args, operation)
+
+
+def models(args: argparse.Namespace) -> int:
+    async def operation(deck: Deck) -> int:
+        catalog = await deck.catalog(args.provider)
+        rows = [
+            {"provider": e.model.provider, "name": e.model.name, "kind": e.model.kind,
+             "size_bytes": e.model.size_bytes, "quantization": e.model.quantization,
+             "context_length": e.model.context_length, "loaded": e.model.loaded,
+             "input_usd_per_mtok": e.input_usd_per_mtok, "output_usd_per_mtok": e.output_usd_per_mtok}
+            for e in catalog.entries
+        ]
+        if args.json:
+            _print_json(rows)
+        else:
+            table = Table("provider", "model", "size", "quant", "context", "loaded", "$/Mtok in/out", box=None)
+            for row in rows:
+                size = "" if row["size_bytes"] is None else f"{int(row['size_bytes']) / 1e9:.1f} GB"  # type: ignore[call-overload]
+                price = ("" if row["input_usd_per_mtok"] is None
+                         else f"{row['input_usd_per_mtok']:.2f}/{row['output_usd_per_mtok']:.2f}")
+                table.add_row(str(row["provider"]), str(row["name"]), size, str(row["quantization"] or ""),
+                              str(row["context_length"] or ""), "●" if row["loaded"] else "", price)
+            Console().print(table)
+        for provider, error in catalog.errors.items():
+            sys.stderr.write(f"llmdeck: {provider}: {error}\n")
+        return EXIT_FAILED if catalog.errors and not catalog.entries else EXIT_OK
+
+    return _run(args, operation)
+
+
+def chat(args: argparse.Namespace) -> int:
+    prompt = args.prompt if args.prompt is not None else sys.stdin.read()
+    if not prompt.strip():
+        return fail("chat: give a PROMPT or pipe one on stdin", EXIT_USAGE)
+    messages = ((Message("system", args.system),) if args.system else ()) + (Message("user", prompt),)
+    request = ChatRequest(model="", messages=messages, max_tokens=args.max_tokens)
+
+    async def operation(deck: Deck) -> int:
+        run = deck.chat_stream(args.target, request)
+        error: ProviderError | None = None
+        try:
+            async for chunk in run:
+                if chunk.text and not args.json:
+                    sys.stdout.write(chunk.text)
+                    sys.stdout.flush()
+        except ProviderError as exc:
+            error = exc
+        routed = run.routed
+        if args.json:
+            served = routed.served_by
+            _print_json({
+                "text": routed.text,
+                "served_by": {"provider": served.provider, "model": served.model} if served else None,
+                "attempts": [a.as_dict() for a in routed.attempts],
+                "ttft_ms": None if routed.ttft_ms is None else round(routed.ttft_ms, 1),
+                "total_ms": None if routed.total_ms is None else round(routed.total_ms, 1),
+                "usage": {"prompt_tokens": routed.usage.prompt_tokens,
+                          "completion_tokens": routed.usage.completion_tokens} if routed.usage else None,
+                "cost_usd": run.cost_usd,
+                "error": None if error is None else {"kind": error.kind, "message": str(error)},
+            })
+        else:
+            sys.stdout.write("\n")
+        if error is not None:
+            if isinstance(error, StreamBrokenError):
+                return fail(f"stream cut after {len(error.partial)} characters: {error}")
+            if isinstance(error, RouteFailedError) and not args.json:
+                for attempt in error.attempts:
+                    sys.stderr.write(f"  {attempt.provider}/{attempt.model}: {attempt.outcome} "
+                                     f"{attempt.error_kind or attempt.reason}\n")
+            return fail(str(error))
+        return EXIT_OK
+
+    return _run(args, operation)
+
+
+def route_explain(args: argparse.Namespace) -> int:
+    async def operation(deck: Deck) -> int:
+        health = await deck.health_all()
+        del health  # probing feeds the monitor snapshots the plan reads
+        plan = deck.explain(args.alias)
+        rows = [{"provider": h.provider, "model": h.model, "via": h.via, "state": h.state, "reason": h.reason}
+                for h in plan]
+        if args.json:
+            _print_json(rows)
+        else:
+            table = Table("#", "provider", "model", "via", "state", "reason", box=None)
+            for index, row in enumerate(rows, 1):
+                table.add_row(str(index), row["provider"], row["model"], row["via"], row["state"], row["reason"])
+            Console().print(table)
+        return EXIT_OK
+
+    return _run(args, operation)
+
+
+def pull(args: argparse.Namespace) -> int:
+    async def operation(deck: Deck) -> int:
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+            task = progress.add_task(f"pull {args.model}", total=None)
+            async for step in deck.pull(args.provider, args.model):
+                total = step.total_bytes or None
+                progress.update(task, description=f"{args.model}: {step.status}", total=total,
+                                completed=step.completed_bytes)
+                if step.done:
+                    progress.update(task, total=total or 1, completed=total or 1)
+        sys.stdout.write(f"pulled {args.model} on {args.provider}\n")
+        return EXIT_OK
+
+    try:
+        return _run(args, operation)
+    except KeyboardInterrupt:
+        return fail(f"pull of {args.model} cancelled", 130)
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def delete(args: argparse.Namespace) -> int:
+    async def operation(deck: Deck) -> int:
+        sys.stderr.write(f"will call: {deck.describe('delete', args.provider, args.model)}\n")
+        if not args.yes and not _confirm(f"delete {args.model} from {args.provider}?"):
+            return fail("not deleted (confirm, or pass --yes)")
+        await deck.delete(args.provider, args.model)
+        sys.stdout.write(f"deleted {args.model} from {args.provider}\n")
+        return EXIT_OK
+
+    return _run(args, operation)
+
+
+def unload(args: argparse.Namespace) -> int:
+    async def operation(deck: Deck) -> int:
+        sys.stderr.write(f"will call: {deck.describe('unload', args.provider, args.model)}\n")
+        await deck.unload(args.provider, args.model)
+        sys.stdout.write(f"unloaded {args.model} on {args.provider}\n")
+        return EXIT_OK
+
+    return _run(args, operation)
+
+
+def restart(args: argparse.Namespace) -> int:
+    async def operation(deck: Deck) -> int:
+        plan = deck.restart_plan(args.provider)
+        if plan.argv is None:
+            return fail(plan.shown, EXIT_USAGE)
+        sys.stderr.write(f"will run (no shell): {plan.shown}\n")
+        if not args.yes and not _confirm(f"restart {args.provider}?"):
+            return fail("not restarted (confirm, or pass --yes)")
+        outcome = await deck.restart(args.provider)
+        if outcome.output:
+            sys.stdout.write(outcome.output)
+        return EXIT_OK if outcome.returncode == 0 else fail(f"restart exited with {outcome.returncode}")
+
+    return _run(args, operation)
+
+
+def image(args: argparse.Namespace) -> int:
+    request = ImageRequest(prompt=args.prompt, negative=args.negative or "", width=args.width, height=args.height,
+                           steps=args.steps, seed=args.seed, model=args.model)
+
+    async def operation(deck: Deck) -> int:
+        with Progress(TextColumn("{task.description}"), BarColumn(), console=Console(stderr=True)) as progress:
+            task = progress.add_task(f"{args.provider}: generating", total=1.0)
+
+            def on_progress(step: ImageProgress) -> None:
+                progress.update(task, completed=step.fraction)
+
+            saved = await deck.generate_image(args.provider, request, on_progress=on_progress, out=Path(args.out))
+        if args.json:
+            _print_json({"path": str(saved.path), "provider": saved.provider, "model": saved.model,
+                         "width": saved.width, "height": saved.height, "seed": saved.seed, "ms": round(saved.ms, 1)})
+        else:
+            sys.stdout.write(f"{saved.path} ({saved.width}×{saved.height}, seed {saved.seed}, {saved.ms:.0f} ms)\n")
+        return EXIT_OK
+
+    return _run(args, operation)
+
+
+def export_litellm(args: argparse.Namespace) -> int:
+    import yaml
+
+    from console.commands.session import load_cli_config
+    from providers.export_litellm import litellm_config
+
+    try:
+        document = litellm_config(load_cli_config(args))
+    except CommandError as exc:
+        return fail(str(exc), exc.code)
+    text = "# LiteLLM proxy config exported by llmdeck; keys are read from the environment variables named here.\n"
+    text += yaml.safe_dump(document, sort_keys=False)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        sys.stderr.write(f"wrote {args.out}\n")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

@@ -1,0 +1,93 @@
+"""`llmdeck` with no subcommand: the console, over a config, auto-discovered servers, or the demo lab."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from typing import TYPE_CHECKING
+
+from config.paths import data_dir, locate_config
+from config.schema import DeckConfig
+from console import terminal_graphics
+from console.commands.session import EXIT_OK, CommandError, fail, load_cli_config
+from providers.deck import Deck
+from providers.monitor import MonitorPolicy
+
+if TYPE_CHECKING:
+    from console.demo import DemoSession
+    from console.discovery import DiscoveryOutcome
+
+SETTLE_S = 3.0
+"""On exit, how long requests already finishing may take to write their ledger rows before the deck closes."""
+EXIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+def monitor_policy(config: DeckConfig) -> MonitorPolicy:
+    return MonitorPolicy(interval_s=config.ui.refresh_s, fast_interval_s=min(1.0, config.ui.refresh_s))
+
+
+async def _settle(timeout_s: float = SETTLE_S) -> None:
+    """Let tasks that are still finishing (a chat's ledger row, a shielded write) end before the deck closes."""
+    current = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout_s)
+
+
+async def run_console(args: argparse.Namespace) -> int:
+    from console.app import DeckApp  # Textual is imported only when the console really starts
+
+    demo: DemoSession | None = None
+    discovery: DiscoveryOutcome | None = None
+    try:
+        if getattr(args, "demo", False):
+            from console.demo import DemoSession  # the emulators load only for the demo
+
+            demo = await asyncio.to_thread(DemoSession.start)
+            config, data = demo.config, demo.data_dir
+        else:
+            location = locate_config(getattr(args, "config", None))
+            if not location.path.exists() and not location.explicit:
+                from console.discovery import discover_local
+
+                discovery = await discover_local(config_path=location.path)
+                config = discovery.config
+            else:
+                config = load_cli_config(args)
+            data = data_dir()
+        # Before Textual owns the terminal: afterwards its reader thread would swallow the terminal's answers.
+        await asyncio.to_thread(terminal_graphics.probe, config.ui.image_protocol)
+        deck = Deck(config, data, monitor_policy=monitor_policy(config), demo=demo is not None)
+        await deck.start()
+        try:
+            app = DeckApp(deck, readonly=bool(getattr(args, "readonly", False)), demo=demo, discovery=discovery)
+            loop = asyncio.get_running_loop()
+            for number in EXIT_SIGNALS:  # a dropped SSH session (SIGHUP) exits like ctrl+q: nothing is lost
+                loop.add_signal_handler(number, app.exit)
+            try:
+                await app.run_async()
+            finally:
+                for number in EXIT_SIGNALS:
+                    loop.remove_signal_handler(number)
+            await deck.monitor.stop()  # its pollers never end on their own; what is left is work finishing
+            await _settle()
+        finally:
+            await deck.stop()
+    finally:
+        if demo is not None:
+            await asyncio.to_thread(demo.stop)
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of the console; config problems exit 2 with the reason, like every other command."""
+    try:
+        return asyncio.run(run_console(args))
+    except CommandError as exc:
+        return fail(str(exc), exc.code)
+    except KeyboardInterrupt:
+        with contextlib.suppress(BrokenPipeError):
+            fail("interrupted", 130)
+        return 130

@@ -1,0 +1,44 @@
+"""The shell's default key bindings, each with an id, and the `ui.keys` remapping from the config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.binding import Binding
+
+from console.panes import PANES
+
+PANE_KEYS = "123456"
+
+
+def pane_binding_id(pane_id: str) -> str:
+    return f"pane-{pane_id}"
+
+
+APP_BINDINGS: list[Binding] = [
+    *(
+        Binding(key, f"show_pane('{pane_id}')", title, id=pane_binding_id(pane_id), show=False)
+        for key, (pane_id, title, _) in zip(PANE_KEYS, PANES, strict=False)
+    ),
+    # Priority: Tab switches panes rather than moving focus, even from a text field; dialogs keep their own Tab.
+    Binding("tab", "next_pane", "Next pane", id="next-pane", priority=True, show=False),
+    Binding("shift+tab", "previous_pane", "Previous pane", id="previous-pane", priority=True, show=False),
+    Binding("colon", "command_line", "Command", id="command-line", key_display=":"),
+    Binding("slash", "filter", "Filter", id="filter", key_display="/"),
+    Binding("question_mark", "help", "Help", id="help", key_display="?"),
+    Binding("escape", "back", "Back", id="back", show=False),
+    Binding("ctrl+r", "refresh_now", "Refresh", id="refresh"),
+    Binding("ctrl+p", "command_palette", "Palette", id="palette", priority=True, show=False),
+    Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    # Priority: ctrl+c must quit (cleanly) wherever focus is, as operators expect of a terminal tool.
+    Binding("ctrl+c", "quit", "Quit", id="interrupt", show=False, priority=True),
+]
+"""Global keys. Panes add their own (with ids) and the footer shows those of the focused pane."""
+
+
+def keymap_from_config(keys: Mapping[str, str]) -> dict[str, str]:
+    """`ui.keys` (binding id → key, several keys comma-separated) as a Textual keymap.
+
+    Single characters are accepted as typed (`?`, `:`); Textual normalises them to key names."""
+    return {binding_id.strip(): key.strip() for binding_id, key in keys.items() if binding_id.strip() and key.strip()}
+

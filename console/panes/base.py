@@ -1,0 +1,54 @@
+"""What every pane is: a container over the Deck that renders state and sends intents."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.containers import Vertical
+
+from providers.deck import Deck, DeckEvent
+
+
+class DeckPane(Vertical):
+    """Base of the six panes.
+
+    The app creates each pane once with the running Deck, forwards every DeckEvent to `deck_event` (on the UI
+    thread), calls `refresh_now` on ctrl+r and `apply_filter` for `/`. A pane that is not visible keeps its
+    state up to date but should not re-render until `on_show`.
+    """
+
+    PANE_ID: ClassVar[str] = ""
+    PANE_TITLE: ClassVar[str] = ""
+
+    def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
+        super().__init__(id=f"pane-{self.PANE_ID}")
+        self.deck = deck
+        self.readonly = readonly
+
+    def deck_event(self, event: DeckEvent) -> None:
+        """A deck event arrived; update state (cheaply)."""
+
+    def refresh_now(self) -> None:
+        """ctrl+r: fetch fresh data now."""
+
+    def apply_filter(self, text: str) -> None:
+        """`/`: substring filter of the pane's table; a leading `!` inverts it; empty clears it."""
+
+
+class SyncedPane(DeckPane):
+    """A pane that renders by `sync()`: on mount, when shown, and every second while visible (countdowns such as
+    breaker cooldowns move with time alone; a hidden pane does not render)."""
+
+    def sync(self) -> None:
+        """Bring the widgets up to date with the deck's state."""
+
+    def on_mount(self) -> None:
+        self.sync()
+        self.set_interval(1.0, self._tick)
+
+    def on_show(self) -> None:
+        self.sync()
+
+    def _tick(self) -> None:
+        if self.display:
+            self.sync()

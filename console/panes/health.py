@@ -1,0 +1,235 @@
+"""Pane 1, Health: one row per provider (status, latency trend, version, loaded models, VRAM, breaker, last error)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from console.panes.base import SyncedPane
+from console.widgets.keyed_table import Cell, KeyedTable, Row
+from console.widgets.sparkline import sparkline
+from console.widgets.status_badge import badge_text, themed
+from providers.base import Health
+from providers.deck import Deck, DeckEvent, RequestFinished
+from providers.monitor import HealthEvent
+
+HISTORY = 16
+"""Probe latencies kept per provider for the trend column."""
+BREAKER_RANK = {"closed": 0, "half_open": 1, "open": 2}
+COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("provider", "Provider", 14), ("status", "Status", 10), ("latency", "Latency", 8), ("trend", "Trend", 12),
+    ("breaker", "Breaker", 9), ("loaded", "Loaded", 22), ("vram", "VRAM", 14), ("version", "Version", 14),
+    ("error", "Last error", 48),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRow:
+    """What the pane shows for one provider (a view model: plain values, no widgets)."""
+
+    name: str
+    kind: str
+    host: str | None
+    status: str
+    latency_ms: float | None
+    trend: tuple[float | None, ...]
+    breaker: str
+    loaded: tuple[str, ...]
+    vram: str
+    version: str
+    error: str
+
+    def matches(self, needle: str) -> bool:
+        haystack = " ".join((self.name, self.kind, self.host or "", self.status, self.version, " ".join(self.loaded),
+                             self.breaker, self.error)).lower()
+        return needle in haystack
+
+
+def _gib(count: int) -> str:
+    return f"{count / 2**30:.1f}"
+
+
+def vram_text(health: Health) -> str:
+    """Memory where the backend says: bytes (Ollama, ComfyUI, A1111), KV cache (vLLM), slots (llama.cpp)."""
+    if health.vram_used_bytes is not None and health.vram_total_bytes:
+        return f"{_gib(health.vram_used_bytes)}/{_gib(health.vram_total_bytes)} GiB"
+    if health.vram_used_bytes:
+        return f"{_gib(health.vram_used_bytes)} GiB"
+    metrics = health.metrics
+    if "kv_cache_usage" in metrics:
+        return f"KV {metrics['kv_cache_usage']:.0%}"
+    if "slots_total" in metrics:
+        return f"slots {metrics.get('slots_busy', 0):.0f}/{metrics['slots_total']:.0f}"
+    return "—"
+
+
+def breaker_text(deck: Deck, provider: str) -> str:
+    """The worst breaker of the provider's models: `closed`, `half-open` or `open 25s`."""
+    now = deck.router.clock()
+    worst, until = "closed", 0.0
+    for (name, _model), breaker in deck.router.breakers.items():
+        if name != provider:
+            continue
+        state = breaker.current(now)
+        if BREAKER_RANK[state] > BREAKER_RANK[worst] or (state == worst == "open" and breaker.opened_until > until):
+            worst, until = state, breaker.opened_until
+    if worst == "open":
+        return f"open {max(0.0, until - now):.0f}s"
+    return worst.replace("_", "-")
+
+
+def provider_row(deck: Deck, name: str, trend: Sequence[float | None], last_error: str) -> ProviderRow:
+    config = deck.providers[name]
+    health = deck.monitor.snapshots.get(name)
+    if health is None and name in deck.unsupported:
+        health = Health(status="unknown", detail=f"no adapter for kind {config.kind} yet")
+    error = last_error
+    if health is not None and health.status != "up" and health.detail:
+        error = health.detail
+    return ProviderRow(
+        name=name, kind=config.kind, host=config.host, status=health.status if health else "probing",
+        latency_ms=health.latency_ms if health and health.status != "down" else None, trend=tuple(trend),
+        breaker=breaker_text(deck, name), loaded=health.models_loaded if health else (),
+        vram=vram_text(health) if health else "—", version=(health.version or "—") if health else "—", error=error,
+    )
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class HealthPane(SyncedPane):
+    """Health of every provider, grouped by host when hosts are configured. Enter (or `d`) opens details."""
+
+    PANE_ID: ClassVar[str] = "health"
+    PANE_TITLE: ClassVar[str] = "Health"
+    BINDINGS: ClassVar = [
+        Binding("d", "details", "Details", id="health-details"),
+        Binding("p", "probe", "Probe now", id="health-probe"),
+    ]
+    DEFAULT_CSS = """
+    HealthPane #health-table { height: 1fr; }
+    HealthPane #health-summary { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
+        super().__init__(deck, readonly=readonly)
+        self.history: dict[str, deque[float | None]] = {}
+        self.errors: dict[str, str] = {}
+        self.filter_text = ""
+        for name, health in deck.monitor.snapshots.items():
+            self._remember(name, health)
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(COLUMNS, id="health-table")
+        yield Static(id="health-summary")
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#health-table", KeyedTable)
+
+    # --- the pane contract ----------------------------------------------------------------------------
+
+    def deck_event(self, event: DeckEvent) -> None:
+        if isinstance(event, HealthEvent):
+            self._remember(event.provider, event.health)
+        elif isinstance(event, RequestFinished):
+            for attempt in event.attempts:
+                if attempt.outcome in ("error", "broken") and attempt.error:
+                    self.errors[attempt.provider] = f"{attempt.error_kind}: {attempt.error}"
+        else:
+            return
+        if self.display:
+            self.sync()
+
+    def refresh_now(self) -> None:
+        self.deck.monitor.probe_now()
+        self.sync()
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.sync()
+
+    # --- rendering ----------------------------------------------------------------------------------
+
+    def _remember(self, name: str, health: Health) -> None:
+        trend = self.history.setdefault(name, deque(maxlen=HISTORY))
+        trend.append(health.latency_ms if health.status != "down" else None)
+
+    def rows(self) -> list[ProviderRow]:
+        return [provider_row(self.deck, name, self.history.get(name, ()), self.errors.get(name, ""))
+                for name in self.deck.providers]
+
+    def visible_rows(self) -> list[ProviderRow]:
+        text = self.filter_text.strip()
+        invert = text.startswith("!")
+        needle = text[1:].strip().lower() if invert else text.lower()
+        rows = self.rows()
+        if not needle:
+            return rows
+        return [row for row in rows if row.matches(needle) != invert]
+
+    def sync(self) -> None:
+        """Show the current state; only changed cells are touched."""
+        if not self.is_mounted:
+            return
+        rows = self.visible_rows()
+        self.table.show(self._table_rows(rows))
+        up = sum(row.status in ("up", "degraded") for row in rows)
+        shown = f"{len(rows)} of {len(self.deck.providers)}" if self.filter_text else f"{len(rows)}"
+        summary = f"{shown} providers · {up} up" + (f" · filter: {self.filter_text}" if self.filter_text else "")
+        self.query_one("#health-summary", Static).update(summary)
+
+    def _table_rows(self, rows: list[ProviderRow]) -> list[Row]:
+        variables = self.app.theme_variables
+        if not any(provider.host for provider in self.deck.providers.values()):
+            return [(row.name, self._cells(row, variables)) for row in rows]
+        groups: dict[str, list[ProviderRow]] = {}
+        for row in rows:
+            groups.setdefault(row.host or "", []).append(row)
+        table: list[Row] = []
+        for host in sorted(groups, key=lambda h: (h == "", h)):
+            members = groups[host]
+            up = sum(m.status in ("up", "degraded") for m in members)
+            header: tuple[Cell, ...] = (themed(f"▾ {host or 'no host'}", "accent", variables, bold=True),
+                                        Text(f"{up}/{len(members)} up"), *("",) * (len(COLUMNS) - 2))
+            table.append((f"host:{host}", header))
+            table += [(row.name, self._cells(row, variables)) for row in members]
+        return table
+
+    def _cells(self, row: ProviderRow, variables: Mapping[str, str]) -> tuple[Cell, ...]:
+        latency = f"{row.latency_ms:.0f} ms" if row.latency_ms is not None else "—"
+        breaker_var = "error" if row.breaker.startswith("open") else "warning" if row.breaker == "half-open" else ""
+        breaker: Cell = themed(row.breaker, breaker_var, variables) if breaker_var else row.breaker
+        return (
+            row.name, badge_text(row.status, variables), latency, sparkline(row.trend), breaker,
+            _clip(", ".join(row.loaded) or "—", 22), row.vram, _clip(row.version, 14), _clip(row.error, 48),
+        )
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    def selected_provider(self) -> str | None:
+        key = self.table.cursor_key()
+        return key if key in self.deck.providers else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()
+
+    def action_details(self) -> None:
+        from console.screens.provider_details import ProviderDetailsScreen
+
+        provider = self.selected_provider()
+        if provider is not None:
+            self.app.push_screen(ProviderDetailsScreen(self.deck, provider, self.history.get(provider, ())))
+
+    def action_probe(self) -> None:
+        provider = self.selected_provider()
+        self.deck.monitor.probe_now(provider)

@@ -1,0 +1,302 @@
+"""Models pane: one catalog across providers; pull, delete, load, unload, restart, details, checkpoint switch."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
+from textual.widgets import Static
+
+from console.panes.base import DeckPane
+from console.panes.models_dialogs import confirm_delete, confirm_pull, confirm_restart, confirm_unload
+from console.panes.models_table import ModelRow, ModelTable, RowFilter
+from console.screens.confirm import ConfirmDialog
+from console.screens.model_details import ModelDetailsScreen
+from console.screens.pull_dialog import PullChoice, PullDialog
+from console.screens.pull_queue import PullQueue
+from providers.deck import CatalogChanged, Deck, DeckEvent
+from providers.errors import ProviderError
+from providers.restart import RestartOutcome
+
+CATALOG_WORKERS = "catalog"
+MODEL_OP_WORKERS = "model-ops"
+WRITE_ACTIONS = frozenset({"pull", "delete", "unload", "load", "restart", "switch_checkpoint", "cancel_pull"})
+"""Hidden and refused with --readonly: everything that changes a backend."""
+
+
+class ModelsPane(DeckPane):
+    PANE_ID = "models"
+    PANE_TITLE = "Models"
+
+    DEFAULT_CSS = """
+    ModelsPane #models-status {
+        height: 1;
+        color: $text-muted;
+        padding: 0 1;
+    }
+    ModelsPane ModelTable {
+        height: 1fr;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "pull", "Pull", id="models-pull"),
+        Binding("ctrl+d", "delete", "Delete", id="models-delete"),
+        Binding("u", "unload", "Unload", id="models-unload"),
+        Binding("w", "load", "Load", id="models-load"),
+        Binding("r", "restart", "Restart", id="models-restart"),
+        Binding("d", "details", "Details", id="models-details"),
+        Binding("s", "switch_checkpoint", "Checkpoint", id="models-switch-checkpoint"),
+        Binding("x", "cancel_pull", "Cancel pull", id="models-cancel-pull"),
+        Binding("o", "cycle_sort", "Sort", id="models-sort"),
+    ]
+
+    def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
+        super().__init__(deck, readonly=readonly)
+        self.catalog_errors: dict[str, str] = {}
+        self._stale: set[str] = set()
+        self._showing = False
+        self.last_restart: RestartOutcome | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("loading the catalog…", id="models-status", markup=False)
+        yield ModelTable(id="models-table")
+        yield PullQueue(self.deck, id="pull-queue")
+
+    @property
+    def table(self) -> ModelTable:
+        return self.query_one(ModelTable)
+
+    @property
+    def pulls(self) -> PullQueue:
+        return self.query_one(PullQueue)
+
+    def on_mount(self) -> None:
+        self.table.loading = True
+        self.load_catalog()
+
+    def on_show(self) -> None:
+        self._showing = True
+        for provider in sorted(self._stale):
+            self.load_catalog(provider)
+        self._stale.clear()
+
+    def on_hide(self) -> None:
+        self._showing = False
+
+    # --- the DeckPane contract -------------------------------------------------------------------------
+
+    def deck_event(self, event: DeckEvent) -> None:
+        if isinstance(event, CatalogChanged):
+            if self._showing:
+                self.load_catalog(event.provider)
+            else:
+                self._stale.add(event.provider)
+
+    def refresh_now(self) -> None:
+        self.load_catalog()
+
+    def apply_filter(self, text: str) -> None:
+        self.table.set_filter(RowFilter.parse(text))
+        self._show_status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.readonly and action in WRITE_ACTIONS:
+            return False
+        if action == "cancel_pull":  # shown only while there is something to cancel
+            return any(not job.finished for queue in self.query(PullQueue) for job in queue.jobs)
+        return True
+
+    # --- catalog ---------------------------------------------------------------------------------------
+
+    @work(group=CATALOG_WORKERS, exit_on_error=False)
+    async def load_catalog(self, provider: str | None = None) -> None:
+        """Fetch the catalog (one provider, or all) and put its rows in place."""
+        try:
+            catalog = await self.deck.catalog(provider)
+        except (ProviderError, KeyError) as exc:
+            self._say(str(exc), title="Catalog", severity="error")
+            return
+        finally:
+            self.table.loading = False
+        names = [provider] if provider else list(self.deck.adapters)
+        for name in names:
+            if name in catalog.errors:
+                continue  # keep what was listed before; the status line says why it is stale
+            self.table.replace_provider(name, [ModelRow.from_entry(e) for e in catalog.entries
+                                               if e.model.provider == name])
+            self.catalog_errors.pop(name, None)
+        self.catalog_errors.update(catalog.errors)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        table = self.table
+        parts = [f"{table.row_count} of {len(table.rows_by_key)} models", f"sort: {table.sort_name}"]
+        if str(table.row_filter):
+            parts.append(f"filter: {table.row_filter}")
+        if self.readonly:
+            parts.append("read-only")
+        parts += [f"{name}: {error}" for name, error in sorted(self.catalog_errors.items())]
+        self.query_one("#models-status", Static).update(" · ".join(parts))
+
+    # --- actions ---------------------------------------------------------------------------------------
+
+    def _say(self, message: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
+        # Provider errors and argv may hold brackets; never read them as markup.
+        self.notify(message, title=title, severity=severity, markup=False)
+
+    def _refused(self) -> bool:
+        """Actions can also arrive from the command line, so readonly is checked here too, not only in bindings."""
+        if self.readonly:
+            self._say("read-only console: this action is disabled", severity="warning")
+        return self.readonly
+
+    def _selected(self) -> ModelRow | None:
+        row = self.table.selected
+        if row is None:
+            self._say("No model selected.", severity="warning")
+        return row
+
+    def _can(self, provider: str, capability: str, what: str) -> bool:
+        """Whether the provider's adapter can do it; if not, say why the key did nothing."""
+        try:
+            able = bool(getattr(self.deck.adapter(provider).capabilities, capability))
+        except (ProviderError, KeyError) as exc:
+            self._say(str(exc), severity="warning")
+            return False
+        if not able:
+            kind = self.deck.providers[provider].kind
+            self._say(f"{provider} ({kind}) cannot {what}.", severity="warning")
+        return able
+
+    def action_cycle_sort(self) -> None:
+        self.table.cycle_sort()
+        self._show_status()
+
+    def action_details(self) -> None:
+        row = self._selected()
+        if row is not None:
+            self.app.push_screen(ModelDetailsScreen(self.deck, row.provider, row.name))
+
+    def action_pull(self) -> None:
+        row = self.table.selected
+        self.request_pull(row.provider if row else None)
+
+    def request_pull(self, provider: str | None = None, model: str | None = None) -> None:
+        """Pull flow, also for `:pull PROVIDER MODEL`: ask what is missing, confirm the exact call, queue it."""
+        if self._refused():
+            return
+        able = [name for name, adapter in self.deck.adapters.items() if adapter.capabilities.pull]
+        if not able:
+            self._say("No configured provider can pull models (Ollama can).", severity="warning")
+            return
+        if provider is not None and provider not in able:
+            if model is not None:
+                self._can(provider, "pull", "pull models")
+                return
+            provider = None
+        self._pull_flow(provider or able[0], able, model)
+
+    @work(group=MODEL_OP_WORKERS, exit_on_error=False)
+    async def _pull_flow(self, provider: str, able: list[str], model: str | None) -> None:
+        choice = PullChoice(provider, model) if model else await self.app.push_screen_wait(PullDialog(able, provider))
+        if choice is None:
+            return
+        if await self.app.push_screen_wait(confirm_pull(self.deck, choice.provider, choice.model)):
+            self.pulls.enqueue(choice.provider, choice.model)
+            self.refresh_bindings()
+
+    def action_cancel_pull(self) -> None:
+        if self._refused():
+            return
+        job = self.pulls.cancel_selected()
+        if job is None:
+            self._say("No running or queued pull is highlighted.", severity="warning")
+
+    def on_pull_queue_pull_finished(self, message: PullQueue.PullFinished) -> None:
+        self.refresh_bindings()
+        job = message.job
+        if message.error:
+            self._say(f"{job.provider}/{job.model}: {message.error}", title="Pull failed", severity="error")
+        elif job.state == "done":
+            self._say(f"{job.provider}/{job.model} pulled.", title="Pull")
+
+    def action_delete(self) -> None:
+        row = self._selected()
+        if self._refused() or row is None or not self._can(row.provider, "delete", "delete models"):
+            return
+        self._confirm_then("delete", row, confirm_delete(self.deck, row))
+
+    def action_unload(self) -> None:
+        row = self._selected()
+        if self._refused() or row is None or not self._can(row.provider, "unload", "unload models"):
+            return
+        self._confirm_then("unload", row, confirm_unload(self.deck, row))
+
+    def action_load(self) -> None:
+        row = self._selected()
+        if self._refused() or row is None or not self._can(row.provider, "load", "load models"):
+            return
+        self._say(f"Loading {row.name} on {row.provider}…")
+        self._run_op("load", row)
+
+    def action_switch_checkpoint(self) -> None:
+        row = self._selected()
+        if self._refused() or row is None:
+            return
+        if row.kind != "image":
+            self._say(f"s switches image checkpoints; {row.name} is a {row.kind} model.", severity="warning")
+            return
+        if self._can(row.provider, "switch_checkpoint", "switch checkpoints (it picks one per job)"):
+            self._say(f"Switching {row.provider} to {row.name}…")
+            self._run_op("switch", row)
+
+    def action_restart(self) -> None:
+        row = self._selected()
+        if self._refused() or row is None:
+            return
+        plan = self.deck.restart_plan(row.provider)
+        if plan.argv is None:
+            self._say(plan.shown, title="No restart configured", severity="warning")
+            return
+        self._restart(row.provider, confirm_restart(plan))
+
+    @work(group=MODEL_OP_WORKERS, exit_on_error=False)
+    async def _confirm_then(self, operation: str, row: ModelRow, dialog: ConfirmDialog) -> None:
+        if await self.app.push_screen_wait(dialog):
+            await self._op(operation, row)
+
+    @work(group=MODEL_OP_WORKERS, exit_on_error=False)
+    async def _run_op(self, operation: str, row: ModelRow) -> None:
+        await self._op(operation, row)
+
+    async def _op(self, operation: str, row: ModelRow) -> None:
+        calls = {"delete": self.deck.delete, "unload": self.deck.unload, "load": self.deck.load,
+                 "switch": self.deck.switch_checkpoint}
+        try:
+            await calls[operation](row.provider, row.name)
+        except (ProviderError, KeyError) as exc:
+            self._say(str(exc), title=f"{operation} failed", severity="error")
+            return
+        if operation == "delete":
+            self.table.forget(row.key)  # at once; the CatalogChanged refresh then agrees
+            self._show_status()
+        self._say(f"{operation}: {row.provider}/{row.name} done.")
+
+    @work(group=MODEL_OP_WORKERS, exit_on_error=False)
+    async def _restart(self, provider: str, dialog: ConfirmDialog) -> None:
+        if not await self.app.push_screen_wait(dialog):
+            return
+        self._say(f"Restarting {provider}…")
+        try:
+            outcome = await self.deck.restart(provider)
+        except (OSError, ValueError) as exc:
+            self._say(str(exc), title="Restart failed", severity="error")
+            return
+        tail = outcome.output.strip().splitlines()[-3:]
+        text = f"{provider}: exit {outcome.returncode}" + ("\n" + "\n".join(tail) if tail else "")
+        self._say(text, title="Restart", severity="information" if outcome.returncode == 0 else "error")
+        self.last_restart = outcome

@@ -1,0 +1,201 @@
+"""The catalog table: one immutable row per model, filtered and sorted, updated in place per provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+
+from providers.deck import CatalogEntry
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("provider", "Provider"), ("model", "Model"), ("kind", "Kind"), ("size", "Size"), ("quant", "Quant"),
+    ("context", "Context"), ("loaded", "Loaded"), ("price", "$/Mtok in/out"),
+)
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024:
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}T"
+
+
+def human_context(tokens: int | None) -> str:
+    if tokens is None:
+        return "—"
+    if tokens < 1000:
+        return str(tokens)
+    # 131072 is "128k" to anyone who configured it; 200000 is "200k".
+    return f"{tokens // 1024}k" if tokens % 1024 == 0 else f"{round(tokens / 1000)}k"
+
+
+def human_price(input_usd: float | None, output_usd: float | None) -> str:
+    if input_usd is None and output_usd is None:
+        return "—"
+    if not input_usd and not output_usd:
+        return "free"
+    return f"{input_usd or 0:.2f}/{output_usd or 0:.2f}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    """What the table shows of one catalog entry."""
+
+    provider: str
+    name: str
+    kind: str
+    size_bytes: int | None
+    quantization: str | None
+    context_length: int | None
+    loaded: bool
+    input_usd_per_mtok: float | None
+    output_usd_per_mtok: float | None
+
+    @classmethod
+    def from_entry(cls, entry: CatalogEntry) -> ModelRow:
+        m = entry.model
+        return cls(m.provider, m.name, m.kind, m.size_bytes, m.quantization, m.context_length, m.loaded,
+                   entry.input_usd_per_mtok, entry.output_usd_per_mtok)
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}\x1f{self.name}"
+
+    def cells(self) -> tuple[str, ...]:
+        return (self.provider, self.name, self.kind, human_bytes(self.size_bytes), self.quantization or "—",
+                human_context(self.context_length), "●" if self.loaded else "",
+                human_price(self.input_usd_per_mtok, self.output_usd_per_mtok))
+
+    def matches(self, needle: str) -> bool:
+        haystack = f"{self.provider} {self.name} {self.kind} {self.quantization or ''}".lower()
+        return needle in haystack
+
+
+def _none_last(value: float | None) -> tuple[bool, float]:
+    return (value is None, value or 0.0)
+
+
+SORTS: tuple[tuple[str, Callable[[ModelRow], object]], ...] = (
+    ("provider", lambda r: (r.provider, r.name)),
+    ("model", lambda r: (r.name.lower(), r.provider)),
+    ("size", lambda r: (_none_last(-(r.size_bytes or 0) if r.size_bytes else None), r.name)),
+    ("context", lambda r: (_none_last(-(r.context_length or 0) if r.context_length else None), r.name)),
+    ("loaded", lambda r: (not r.loaded, r.provider, r.name)),
+    ("price", lambda r: (_none_last(r.output_usd_per_mtok), r.provider, r.name)),
+)
+"""Sort orders the sort key cycles through (biggest first for size and context, cheapest first for price)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowFilter:
+    """`/` text: a substring, case-insensitive; a leading `!` keeps the rows that do not match."""
+
+    needle: str = ""
+    inverted: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> RowFilter:
+        text = text.strip()
+        inverted = text.startswith("!")
+        return cls(text.removeprefix("!").strip().lower(), inverted)
+
+    def keeps(self, row: ModelRow) -> bool:
+        if not self.needle:
+            return True
+        return row.matches(self.needle) != self.inverted
+
+    def __str__(self) -> str:
+        return f"{'!' if self.inverted else ''}{self.needle}"
+
+
+class ModelTable(DataTable[str]):
+    """Rows keyed by provider + name; a provider's rows are replaced in place, never the whole table."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.rows_by_key: dict[str, ModelRow] = {}
+        """Every known row, shown or filtered out."""
+        self.row_filter = RowFilter()
+        self.sort_index = 0
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def sort_name(self) -> str:
+        return SORTS[self.sort_index][0]
+
+    @property
+    def selected(self) -> ModelRow | None:
+        if not self.row_count:
+            return None
+        row_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
+        return self.rows_by_key.get(str(row_key.value))
+
+    def shown(self) -> list[ModelRow]:
+        """The rows on screen, in their order."""
+        return [self.rows_by_key[str(row.key.value)] for row in self.ordered_rows]
+
+    def replace_provider(self, provider: str, rows: Iterable[ModelRow]) -> None:
+        """Make `provider`'s rows equal `rows`: remove, update changed cells, add; then re-sort."""
+        new = {row.key: row for row in rows}
+        old = {key: row for key, row in self.rows_by_key.items() if row.provider == provider}
+        for key in old.keys() - new.keys():
+            self.forget(key)
+        added = False
+        for row in new.values():
+            added |= self._put(row)
+        if added:
+            self.resort()
+
+    def forget(self, key: str) -> None:
+        self.rows_by_key.pop(key, None)
+        if key in self.rows:
+            self.remove_row(key)
+
+    def _put(self, row: ModelRow) -> bool:
+        """Show or update one row in place; True when a row was added (the order needs a sort)."""
+        previous = self.rows_by_key.get(row.key)
+        self.rows_by_key[row.key] = row
+        visible = row.key in self.rows
+        if not self.row_filter.keeps(row):
+            if visible:
+                self.remove_row(row.key)
+            return False
+        if not visible:
+            self.add_row(*row.cells(), key=row.key)
+            return True
+        if previous != row:
+            for (column, _), old_cell, new_cell in zip(COLUMNS, previous.cells() if previous else (), row.cells(),
+                                                       strict=False):
+                if old_cell != new_cell:
+                    self.update_cell(row.key, column, new_cell)
+        return False
+
+    def set_filter(self, row_filter: RowFilter) -> None:
+        """A new filter: show exactly the rows that pass it, keeping the cursor on the same model if shown."""
+        self.row_filter = row_filter
+        keep = self.selected
+        for row in list(self.rows_by_key.values()):
+            self._put(row)
+        self.resort(keep)
+
+    def cycle_sort(self) -> str:
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self.resort()
+        return self.sort_name
+
+    def resort(self, keep: ModelRow | None = None) -> None:
+        keep = keep or self.selected
+        order = SORTS[self.sort_index][1]
+        self.sort("provider", "model", key=lambda cells: order(self.rows_by_key[f"{cells[0]}\x1f{cells[1]}"]))
+        if keep is not None and keep.key in self.rows:
+            self.move_cursor(row=self.get_row_index(keep.key))

@@ -1,0 +1,205 @@
+"""Pane 4, Routes: every alias with its chain, each hop's live state, the hop that would serve now, test-fire."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from console.panes.base import SyncedPane
+from console.widgets.keyed_table import Cell, KeyedTable, Row
+from console.widgets.status_badge import themed
+from providers.base import ChatRequest, Message
+from providers.deck import ChatRun, Deck, DeckEvent
+from providers.errors import ProviderError
+from providers.routing import PlannedHop
+
+TEST_PROMPT = "Reply with one short sentence: are you there?"
+TEST_MAX_TOKENS = 24
+COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("now", "▶", 1), ("alias", "Alias", 12), ("provider", "Provider", 14), ("model", "Model", 22),
+    ("state", "State", 24), ("via", "Via", 12), ("hop", "#", 2),
+)
+_SECONDS = re.compile(r"for (\d+)s")
+
+
+@dataclass(frozen=True, slots=True)
+class HopRow:
+    """One hop of one alias as the pane shows it."""
+
+    alias: str
+    index: int
+    via: str
+    provider: str
+    model: str
+    state: str
+    tone: str  # a theme variable: success, warning, error, foreground-muted
+    serves: bool
+    reason: str
+
+    def matches(self, needle: str) -> bool:
+        return needle in " ".join((self.alias, self.via, self.provider, self.model, self.state, self.reason)).lower()
+
+
+def hop_state(hop: PlannedHop, wall_now: float) -> tuple[str, str]:
+    """(state, tone) from the router's reason: ready / breaker open / rate-limited until T / over budget / down."""
+    reason = hop.reason
+    if hop.state == "ready":
+        return "ready", "success"
+    if reason.startswith("unhealthy ("):
+        return reason[len("unhealthy ("):].rstrip(")"), "error"
+    if reason.startswith("breaker open"):
+        seconds = _SECONDS.search(reason)
+        return f"breaker open {seconds.group(1)}s" if seconds else "breaker open", "error"
+    if reason.startswith("rate-limited"):
+        seconds = _SECONDS.search(reason)
+        if seconds:
+            until = time.strftime("%H:%M:%S", time.localtime(wall_now + int(seconds.group(1))))
+            return f"rate-limited until {until}", "warning"
+        return "rate-limited", "warning"
+    if reason.startswith("over budget"):
+        return "over budget", "warning"
+    return reason, "foreground-muted"
+
+
+def hop_rows(deck: Deck, wall_now: float | None = None) -> list[HopRow]:
+    """Every alias's plan right now, in config order."""
+    now = time.time() if wall_now is None else wall_now
+    rows: list[HopRow] = []
+    for alias in deck.router.routes:
+        for index, hop in enumerate(deck.explain(alias)):
+            state, tone = hop_state(hop, now)
+            rows.append(HopRow(alias, index, hop.via, hop.provider, hop.model, state, tone,
+                               hop.reason == "would serve now", hop.reason))
+    return rows
+
+
+def attempts_text(alias: str, run: ChatRun, error: ProviderError | None) -> str:
+    """The outcome of a test-fire: who served, and every hop tried or skipped."""
+    routed = run.routed
+    if error is None and routed.served_by is not None:
+        served = routed.served_by
+        head = (f"test {alias}: served by {served.provider}/{served.model} in {routed.total_ms or 0:.0f} ms"
+                f" (TTFT {routed.ttft_ms or 0:.0f} ms, ${run.cost_usd:.5f})")
+    else:
+        head = f"test {alias}: failed — {error}"
+    lines = [head]
+    for number, attempt in enumerate(routed.attempts, start=1):
+        detail = attempt.reason if attempt.outcome == "skipped" else (
+            f"{attempt.ms:.0f} ms" + (f" — {attempt.error_kind}: {attempt.error}" if attempt.error else ""))
+        lines.append(f"  {number}. {attempt.provider}/{attempt.model} via {attempt.via}: {attempt.outcome} {detail}")
+    return "\n".join(lines)
+
+
+class RoutesPane(SyncedPane):
+    """The routing table, live. Enter (or `e`) shows the explain plan; `t` sends a short test prompt."""
+
+    PANE_ID: ClassVar[str] = "routes"
+    PANE_TITLE: ClassVar[str] = "Routes"
+    BINDINGS: ClassVar = [
+        Binding("t", "test_fire", "Test route", id="routes-test-fire"),
+        Binding("e", "explain", "Explain", id="routes-explain"),
+    ]
+    DEFAULT_CSS = """
+    RoutesPane #routes-table { height: 1fr; }
+    RoutesPane #routes-test { height: auto; max-height: 9; padding: 0 1; border-top: solid $primary-muted; }
+    """
+
+    def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
+        super().__init__(deck, readonly=readonly)
+        self.filter_text = ""
+        self.last_test = "t: test-fire the selected route with a short prompt"
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(COLUMNS, id="routes-table")
+        yield Static(self.last_test, id="routes-test", markup=False)
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#routes-table", KeyedTable)
+
+    def deck_event(self, event: DeckEvent) -> None:
+        if self.display:
+            self.sync()
+
+    def refresh_now(self) -> None:
+        self.deck.monitor.probe_now()
+        self.sync()
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.sync()
+
+    def visible_rows(self) -> list[HopRow]:
+        text = self.filter_text.strip()
+        invert = text.startswith("!")
+        needle = text[1:].strip().lower() if invert else text.lower()
+        rows = hop_rows(self.deck)
+        return rows if not needle else [row for row in rows if row.matches(needle) != invert]
+
+    def sync(self) -> None:
+        if self.is_mounted:
+            self.table.show(self._table_rows(self.visible_rows()))
+
+    def _table_rows(self, rows: list[HopRow]) -> list[Row]:
+        variables = self.app.theme_variables
+        table: list[Row] = []
+        previous_alias = ""
+        for row in rows:
+            alias: Cell = themed(row.alias, "accent", variables, bold=True) if row.alias != previous_alias else ""
+            previous_alias = row.alias
+            table.append((f"{row.alias}#{row.index}", self._cells(row, alias, variables)))
+        return table
+
+    def _cells(self, row: HopRow, alias: Cell, variables: Mapping[str, str]) -> tuple[Cell, ...]:
+        marker: Cell = themed("▶", "success", variables, bold=True) if row.serves else ""
+        via = "" if row.via == row.alias else row.via
+        return (marker, alias, row.provider, row.model, themed(row.state, row.tone, variables), via,
+                Text(str(row.index + 1)))
+
+    def selected_alias(self) -> str | None:
+        key = self.table.cursor_key()
+        return key.rpartition("#")[0] if key else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_explain()
+
+    def action_explain(self) -> None:
+        from console.screens.route_plan import RoutePlanScreen
+
+        alias = self.selected_alias()
+        if alias is not None:
+            self.app.push_screen(RoutePlanScreen(self.deck, alias))
+
+    def action_test_fire(self) -> None:
+        alias = self.selected_alias()
+        if alias is not None:
+            self.test_fire(alias)
+
+    def show_test(self, text: str) -> None:
+        self.last_test = text
+        self.query_one("#routes-test", Static).update(text)
+
+    @work(group="test_fire", exclusive=True, exit_on_error=False)
+    async def test_fire(self, alias: str) -> None:
+        """Send the test prompt through the route (a real request: it is recorded like any other)."""
+        self.show_test(f"test {alias}: sending…")
+        request = ChatRequest(model="", messages=(Message("user", TEST_PROMPT),), max_tokens=TEST_MAX_TOKENS)
+        run = self.deck.chat_stream(alias, request)
+        error: ProviderError | None = None
+        try:
+            async for _ in run:
+                pass
+        except ProviderError as exc:
+            error = exc
+        self.show_test(attempts_text(alias, run, error))
+        self.sync()

@@ -1,0 +1,27 @@
+"""A stand-in for a pane whose module cannot be loaded, so the console still starts and says why."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from console.panes.base import DeckPane
+from providers.deck import Deck
+
+
+class UnavailablePane(DeckPane):
+    """Shows which pane is missing and the reason; it takes no events."""
+
+    DEFAULT_CSS = """
+    UnavailablePane { align: center middle; }
+    UnavailablePane Static { width: auto; color: $text-muted; }
+    """
+
+    def __init__(self, deck: Deck, pane_id: str, title: str, reason: str, *, readonly: bool = False) -> None:
+        self.PANE_ID = pane_id  # per instance: one class stands in for any pane
+        self.PANE_TITLE = title
+        super().__init__(deck, readonly=readonly)
+        self.reason = reason
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"The {self.PANE_TITLE} pane is not available in this build ({self.reason}).", markup=False)

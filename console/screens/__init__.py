@@ -1,0 +1,1 @@
+"""Modal screens and dialogs of the console: confirm, pull queue, model details, keys."""

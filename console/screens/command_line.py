@@ -1,0 +1,183 @@
+"""The `:` command line: the command table, parsing, completion of commands and provider/alias names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Input, Static
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One `:` command. `args` name what each argument is, for completion: provider, alias, target, model, spec."""
+
+    name: str
+    args: tuple[str, ...]
+    usage: str
+    help: str
+    destructive: bool = False
+    demo_only: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("health", (), ":health", "show the Health pane"),
+    CommandSpec("models", (), ":models", "show the Models pane"),
+    CommandSpec("graphs", (), ":graphs", "show the Graphs pane"),
+    CommandSpec("routes", (), ":routes", "show the Routes pane"),
+    CommandSpec("chat", ("target",), ":chat [ALIAS|PROVIDER/MODEL]", "show the Chat pane, optionally on a target"),
+    CommandSpec("images", (), ":images", "show the Images pane"),
+    CommandSpec("pull", ("provider", "model"), ":pull PROVIDER MODEL", "pull a model (asks first)", destructive=True),
+    CommandSpec("route", ("alias",), ":route ALIAS", "the explain plan of an alias"),
+    CommandSpec("chaos", ("provider", "spec"), ":chaos PROVIDER [SPEC|off]",
+                "demo: make a provider fail or slow down (default 503@0.7,delay:1.5); off mends it", demo_only=True),
+    CommandSpec("keys", (), ":keys", "set or delete API keys in the keyring"),
+    CommandSpec("save-config", (), ":save-config", "write a starter config with the servers that were found"),
+    CommandSpec("refresh", (), ":refresh", "probe every provider now"),
+    CommandSpec("help", (), ":help", "every key binding"),
+    CommandSpec("q", (), ":q", "quit", aliases=("quit",)),
+)
+
+
+def available_commands(*, readonly: bool, demo: bool) -> tuple[CommandSpec, ...]:
+    """The commands this session offers: no destructive ones when read-only, `:chaos` only in the demo."""
+    return tuple(c for c in COMMANDS if not (readonly and c.destructive) and (demo or not c.demo_only))
+
+
+def find_command(name: str, commands: Sequence[CommandSpec]) -> CommandSpec | None:
+    return next((c for c in commands if name == c.name or name in c.aliases), None)
+
+
+def parse_command(text: str) -> tuple[str, list[str]]:
+    """`:pull local-ollama qwen2.5:7b` → ("pull", ["local-ollama", "qwen2.5:7b"])."""
+    words = text.strip().removeprefix(":").split()
+    return (words[0].lower(), words[1:]) if words else ("", [])
+
+
+@dataclass(frozen=True)
+class Completions:
+    """What the command line can complete: the available commands and names by argument kind."""
+
+    commands: tuple[CommandSpec, ...]
+    names: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+def _common_prefix(words: Sequence[str]) -> str:
+    first, last = min(words), max(words)  # the sorted extremes differ first where any two differ
+    length = 0
+    while length < min(len(first), len(last)) and first[length] == last[length]:
+        length += 1
+    return first[:length]
+
+
+def _extend(prefix: str, candidates: Sequence[str]) -> tuple[str, bool] | None:
+    """(completion, unique): the only match, else the matches' longest common prefix when it is longer than
+    `prefix`, else the first match (so repeated Tabs still move on)."""
+    matches = [c for c in candidates if c.startswith(prefix)]
+    if not matches:
+        return None
+    if len(matches) == 1:
+        return matches[0], True
+    if prefix in matches:
+        return prefix, True
+    common = _common_prefix(matches)
+    return (common, False) if len(common) > len(prefix) else (matches[0], False)
+
+
+def complete(value: str, completions: Completions) -> str | None:
+    """`value` with its last word completed (a command, then its arguments), or None when nothing fits."""
+    text = value.removeprefix(":")
+    parts = text.split(" ")
+    if len(parts) == 1:
+        if not parts[0]:
+            return None
+        names = [n for c in completions.commands for n in (c.name, *c.aliases)]
+        found = _extend(parts[0].lower(), names)
+        if found is None:
+            return None
+        word, unique = found
+        spec = find_command(word, completions.commands) if unique else None
+        return ":" + word + (" " if spec and spec.args else "")
+    spec = find_command(parts[0].lower(), completions.commands)
+    position = len(parts) - 2
+    if spec is None or position >= len(spec.args):
+        return None
+    found = _extend(parts[-1], completions.names.get(spec.args[position], ()))
+    if found is None:
+        return None
+    word, unique = found
+    more = unique and position + 1 < len(spec.args) and not word.endswith("/")
+    return ":" + " ".join([*parts[:-1], word]) + (" " if more else "")
+
+
+def hint(value: str, completions: Completions) -> str:
+    """Usage and help of the command being typed, or of every command that starts like it."""
+    name = parse_command(value)[0]
+    exact = find_command(name, completions.commands)
+    if exact is not None:
+        return f"{exact.usage} — {exact.help}"
+    matching = [c for c in completions.commands if c.name.startswith(name)] or list(completions.commands)
+    return "  ".join(c.usage for c in matching)
+
+
+class CommandSuggester(Suggester):
+    """Shows the completion greyed out as you type; Tab or → accepts it."""
+
+    def __init__(self, completions: Completions) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.completions = completions
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return complete(value, self.completions)
+
+
+class CommandLine(ModalScreen[str | None]):
+    """Returns the command typed (Enter) or None (Esc)."""
+
+    BINDINGS: ClassVar = [
+        Binding("escape", "cancel", "Cancel", id="command-cancel"),
+        Binding("tab", "complete", "Complete", id="command-complete", priority=True),
+    ]
+    DEFAULT_CSS = """
+    CommandLine { align: left bottom; background: $background 40%; }
+    CommandLine > Vertical { height: auto; background: $surface; border-top: solid $primary; }
+    CommandLine Input { border: none; height: 1; padding: 0 1; }
+    CommandLine #command-hint { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, completions: Completions, initial: str = ":") -> None:
+        super().__init__()
+        self.completions = completions
+        self.initial = initial
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Input(self.initial, id="command-input", suggester=CommandSuggester(self.completions))
+            yield Static(hint(self.initial, self.completions), id="command-hint", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#command-hint", Static).update(hint(event.value, self.completions))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_complete(self) -> None:
+        field_input = self.query_one(Input)
+        completion = complete(field_input.value, self.completions)
+        if completion is not None:
+            field_input.value = completion
+            field_input.cursor_position = len(completion)

@@ -1,0 +1,90 @@
+"""ConfirmDialog: the modal before every destructive action, showing the exact call and its impact."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Dismisses with True only when Confirm is pressed; Cancel has the focus, Esc cancels."""
+
+    DEFAULT_CSS = """
+    ConfirmDialog {
+        align: center middle;
+    }
+    ConfirmDialog > #confirm-box {
+        width: 90%;
+        max-width: 100;
+        height: auto;
+        max-height: 90%;
+        border: thick $error 60%;
+        background: $surface;
+        padding: 0 1;
+    }
+    ConfirmDialog #confirm-title {
+        text-style: bold;
+        width: 100%;
+        padding: 0 0 1 0;
+    }
+    ConfirmDialog #confirm-call {
+        width: 100%;
+        background: $panel;
+        color: $text-accent;
+        padding: 0 1;
+        margin: 0 0 1 0;
+    }
+    ConfirmDialog #confirm-impact {
+        width: 100%;
+        color: $text-muted;
+        margin: 0 0 1 0;
+    }
+    ConfirmDialog #confirm-buttons {
+        width: 100%;
+        height: auto;
+        align: right middle;
+    }
+    ConfirmDialog Button {
+        margin: 0 0 0 2;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="confirm-cancel"),
+        Binding("left,right", "switch_button", "Other button", show=False, id="confirm-switch"),
+    ]
+
+    def __init__(self, title: str, call: str, impact: str, confirm_label: str = "Delete") -> None:
+        super().__init__()
+        self.dialog_title = title
+        self.call = call
+        self.impact = impact
+        self.confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Label(self.dialog_title, id="confirm-title")
+            # markup=False: a call or argv may hold brackets that are not markup.
+            yield Static(self.call, id="confirm-call", markup=False)
+            yield Static(self.impact, id="confirm-impact", markup=False)
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.confirm_label, id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    def action_switch_button(self) -> None:
+        self.focus_next(Button)

@@ -1,0 +1,201 @@
+"""PullQueue: progress rows for model pulls, run one at a time per provider; cancelling closes the pull stream."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.coordinate import Coordinate
+from textual.message import Message
+from textual.widgets import DataTable, Label
+from textual.worker import Worker, WorkerState
+
+from providers.base import PullProgress, closing_stream
+from providers.deck import Deck
+from providers.errors import ProviderError
+
+PULL_WORKERS = "pulls"
+FINISHED_KEPT = 3
+"""Finished pulls stay listed (newest first) so their outcome can be read; older ones are dropped."""
+REDRAW_EVERY_S = 0.1
+"""Progress arrives line by line; the row is redrawn at most this often unless the status text changes."""
+BAR_WIDTH = 12
+
+PullState = Literal["queued", "pulling", "done", "failed", "cancelled"]
+_job_ids = itertools.count(1)
+
+
+@dataclass
+class PullJob:
+    """One requested pull and how far it got."""
+
+    provider: str
+    model: str
+    id: str = field(default_factory=lambda: f"pull-{next(_job_ids)}")
+    state: PullState = "queued"
+    status: str = "queued"
+    fraction: float | None = None
+    completed_bytes: int = 0
+    total_bytes: int = 0
+    worker: Worker[None] | None = None
+    drawn_at: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+    def bar(self) -> str:
+        if self.fraction is None:
+            return "·" * BAR_WIDTH
+        filled = round(self.fraction * BAR_WIDTH)
+        return f"{'█' * filled}{'░' * (BAR_WIDTH - filled)} {self.fraction:4.0%}"
+
+    def cells(self) -> tuple[str, str, str, str]:
+        return (f"{self.provider}/{self.model}", self.state, self.bar(), self.status)
+
+
+class PullQueue(Vertical):
+    """The pulls of this session. `enqueue` adds one; `cancel_selected` stops the highlighted one."""
+
+    DEFAULT_CSS = """
+    PullQueue {
+        height: auto;
+        max-height: 7;
+        border-top: solid $primary 50%;
+    }
+    PullQueue > Label {
+        color: $text-muted;
+    }
+    PullQueue > DataTable {
+        height: auto;
+        max-height: 5;
+    }
+    """
+
+    class PullFinished(Message):
+        """A pull ended: done, failed or cancelled."""
+
+        def __init__(self, job: PullJob, error: str | None = None) -> None:
+            super().__init__()
+            self.job = job
+            self.error = error
+
+    def __init__(self, deck: Deck, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.deck = deck
+        self.jobs: list[PullJob] = []
+        self.display = False
+
+    def compose(self) -> ComposeResult:
+        yield Label("Pulls  (x cancels the highlighted pull)")
+        table: DataTable[str] = DataTable(id="pull-rows", cursor_type="row", show_header=False)
+        table.add_columns("model", "state", "progress", "status")
+        yield table
+
+    @property
+    def table(self) -> DataTable[str]:
+        return self.query_one("#pull-rows", DataTable)
+
+    def job(self, job_id: str) -> PullJob:
+        return next(j for j in self.jobs if j.id == job_id)
+
+    def enqueue(self, provider: str, model: str) -> PullJob:
+        """Queue a pull; it starts at once unless another pull of the same provider is running."""
+        job = PullJob(provider, model)
+        self.jobs.append(job)
+        self.table.add_row(*job.cells(), key=job.id)
+        self.table.move_cursor(row=self.table.get_row_index(job.id))
+        self.display = True
+        self._start_next(provider)
+        return job
+
+    @property
+    def selected(self) -> PullJob | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        row_key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
+        return self.job(str(row_key.value))
+
+    def cancel_selected(self) -> PullJob | None:
+        """Cancel the highlighted pull if it has not finished; returns it, or None when nothing could be cancelled."""
+        job = self.selected
+        if job is None or job.finished:
+            return None
+        if job.worker is not None:
+            job.worker.cancel()
+        else:
+            self._finish(job, "cancelled", "cancelled before it started")
+        return job
+
+    def _start_next(self, provider: str) -> None:
+        if any(j.provider == provider and j.state == "pulling" for j in self.jobs):
+            return
+        waiting = next((j for j in self.jobs if j.provider == provider and j.state == "queued"), None)
+        if waiting is not None:
+            waiting.state = waiting.status = "pulling"
+            self._draw(waiting)
+            waiting.worker = self.run_pull(waiting)
+
+    @work(group=PULL_WORKERS, exit_on_error=False)
+    async def run_pull(self, job: PullJob) -> None:
+        try:
+            progress_stream = self.deck.pull(job.provider, job.model)
+            # Closing the stream (also on cancel) drops the connection, which tells the server to stop.
+            async with closing_stream(progress_stream):
+                async for progress in progress_stream:
+                    self._progress(job, progress)
+        except asyncio.CancelledError:
+            self._finish(job, "cancelled", "cancelled")
+            raise
+        except (ProviderError, KeyError) as exc:
+            self._finish(job, "failed", str(exc))
+            return
+        self._finish(job, "done", "done")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # A worker cancelled before its first step never reaches its own `except CancelledError`.
+        job = next((j for j in self.jobs if j.worker is event.worker), None)
+        if job is not None and not job.finished and event.state in (WorkerState.CANCELLED, WorkerState.ERROR):
+            error = event.worker.error
+            self._finish(job, "failed" if error else "cancelled", str(error) if error else "cancelled")
+
+    def _progress(self, job: PullJob, progress: PullProgress) -> None:
+        status_changed = progress.status != job.status
+        job.status = progress.status
+        job.fraction = progress.fraction if progress.fraction is not None else job.fraction
+        job.completed_bytes, job.total_bytes = progress.completed_bytes, progress.total_bytes
+        now = time.monotonic()
+        if status_changed or now - job.drawn_at >= REDRAW_EVERY_S:
+            self._draw(job)
+
+    def _finish(self, job: PullJob, state: PullState, status: str) -> None:
+        job.state = state
+        job.status = status
+        job.worker = None
+        if state == "done":
+            job.fraction = 1.0
+        self._draw(job)
+        self.post_message(self.PullFinished(job, status if state == "failed" else None))
+        self._drop_old()
+        self._start_next(job.provider)
+
+    def _draw(self, job: PullJob) -> None:
+        job.drawn_at = time.monotonic()
+        if job.id not in self.table.rows:
+            return
+        for column, cell in zip(self.table.columns, job.cells(), strict=True):
+            self.table.update_cell(job.id, column, cell)
+
+    def _drop_old(self) -> None:
+        finished = [j for j in self.jobs if j.finished]
+        for job in finished[:-FINISHED_KEPT]:
+            self.jobs.remove(job)
+            if job.id in self.table.rows:
+                self.table.remove_row(job.id)

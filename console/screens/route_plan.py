@@ -1,0 +1,64 @@
+"""The explain plan of one alias: every hop in order, why it is ready or skipped, and the route's settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from providers.deck import Deck
+
+
+def plan_text(deck: Deck, alias: str) -> str:
+    """Plain text of `route explain ALIAS`, plus strategy, retries, timeouts and fallbacks."""
+    route = deck.router.routes[alias]
+    timeouts = route.timeouts
+    limits = ", ".join(f"{name} {value:g}s" for name, value in
+                       (("ttft", timeouts.ttft_s), ("idle", timeouts.idle_s), ("total", timeouts.total_s))
+                       if value is not None) or "none"
+    lines = [
+        f"{alias}: {route.strategy}, retries {route.retries}, timeouts {limits}",
+        f"fallbacks: {', '.join(route.fallbacks) or 'none'}"
+        + ("; continues a cut answer on the next hop" if route.continue_on_failover else ""),
+        "",
+    ]
+    for number, hop in enumerate(deck.explain(alias), start=1):
+        mark = "▶" if hop.reason == "would serve now" else " "
+        lines.append(f"{mark} {number}. {hop.provider}/{hop.model}  via {hop.via}")
+        lines.append(f"      {hop.state}: {hop.reason}")
+    return "\n".join(lines)
+
+
+class RoutePlanScreen(ModalScreen[None]):
+    """Esc closes; `r` recomputes the plan."""
+
+    BINDINGS: ClassVar = [
+        Binding("escape,q", "dismiss", "Close", id="plan-close"),
+        Binding("r", "replan", "Re-plan", id="plan-refresh"),
+    ]
+    DEFAULT_CSS = """
+    RoutePlanScreen { align: center middle; }
+    RoutePlanScreen > Vertical { width: 90%; height: 80%; border: round $primary; background: $surface; }
+    RoutePlanScreen #plan-body { padding: 0 1; }
+    """
+
+    def __init__(self, deck: Deck, alias: str) -> None:
+        super().__init__()
+        self.deck = deck
+        self.alias = alias
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            with VerticalScroll():
+                yield Static(plan_text(self.deck, self.alias), id="plan-body", markup=False)
+            yield Static("Esc close · r re-plan", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+
+    def action_replan(self) -> None:
+        self.query_one("#plan-body", Static).update(plan_text(self.deck, self.alias))

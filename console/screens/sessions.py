@@ -1,0 +1,144 @@
+"""SessionsDialog: the chat sessions of the ledger; pick one, or ask for a new one, a rename or a delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from providers.ledger import SessionRecord
+
+SessionVerb = Literal["switch", "new", "rename", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAction:
+    """What the operator asked for; the chat pane carries it out (and confirms a delete first)."""
+
+    verb: SessionVerb
+    session_id: int | None = None
+    title: str = ""
+
+
+def session_label(session: SessionRecord, current: int | None) -> str:
+    when = datetime.fromtimestamp(session.updated).astimezone().strftime("%m-%d %H:%M")
+    mark = "●" if session.id == current else " "
+    return f"{mark} {session.title}  [{when}]"
+
+
+class SessionsDialog(ModalScreen[SessionAction | None]):
+    """Enter switches, n new, r rename (type the title, Enter), d delete (the pane confirms), Esc closes."""
+
+    DEFAULT_CSS = """
+    SessionsDialog {
+        align: center middle;
+    }
+    SessionsDialog > #sessions-box {
+        width: 90%;
+        max-width: 90;
+        height: auto;
+        max-height: 90%;
+        border: thick $primary 60%;
+        background: $surface;
+        padding: 0 1;
+    }
+    SessionsDialog OptionList {
+        height: auto;
+        max-height: 16;
+    }
+    SessionsDialog #sessions-rename {
+        display: none;
+    }
+    SessionsDialog #sessions-rename.-shown {
+        display: block;
+    }
+    SessionsDialog #sessions-hint {
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", id="sessions.close"),
+        Binding("n", "new", "New", id="sessions.new"),
+        Binding("r", "rename", "Rename", id="sessions.rename"),
+        Binding("d,delete", "delete", "Delete", id="sessions.delete"),
+    ]
+
+    def __init__(self, sessions: list[SessionRecord], current: int | None, *, can_delete: bool = True) -> None:
+        super().__init__()
+        self.sessions = sessions
+        self.current = current
+        self.can_delete = can_delete
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="sessions-box"):
+            yield Label(f"Chat sessions ({len(self.sessions)})")
+            options = [Option(session_label(s, self.current), id=str(s.id)) for s in self.sessions]
+            yield OptionList(*options, id="sessions-list", markup=False)
+            yield Input(placeholder="new title, Enter to rename", id="sessions-rename")
+            hint = "enter switch · n new · r rename" + (" · d delete" if self.can_delete else "") + " · esc close"
+            yield Static(hint, id="sessions-hint", markup=False)
+
+    def on_mount(self) -> None:
+        option_list = self.query_one(OptionList)
+        ids = [s.id for s in self.sessions]
+        if self.current in ids:
+            option_list.highlighted = ids.index(self.current)
+        option_list.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "delete" and not self.can_delete:
+            return None  # hidden and disabled: readonly
+        # While a title is being typed the letters belong to it.
+        return not (action in ("new", "rename", "delete") and self.query_one("#sessions-rename", Input).has_focus)
+
+    def _highlighted_id(self) -> int | None:
+        option_list = self.query_one(OptionList)
+        if option_list.highlighted is None:
+            return None
+        option_id = option_list.get_option_at_index(option_list.highlighted).id
+        return int(option_id) if option_id is not None else None
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.dismiss(SessionAction("switch", int(event.option.id)))
+
+    def action_new(self) -> None:
+        self.dismiss(SessionAction("new"))
+
+    def action_rename(self) -> None:
+        session_id = self._highlighted_id()
+        if session_id is None:
+            return
+        title = next((s.title for s in self.sessions if s.id == session_id), "")
+        rename = self.query_one("#sessions-rename", Input)
+        rename.value = title
+        rename.add_class("-shown")
+        rename.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        session_id = self._highlighted_id()
+        if session_id is not None and event.value.strip():
+            self.dismiss(SessionAction("rename", session_id, event.value.strip()))
+
+    def action_delete(self) -> None:
+        session_id = self._highlighted_id()
+        if session_id is not None:
+            self.dismiss(SessionAction("delete", session_id))
+
+    def action_close(self) -> None:
+        rename = self.query_one("#sessions-rename", Input)
+        if rename.has_class("-shown"):
+            rename.remove_class("-shown")
+            self.query_one(OptionList).focus()
+            return
+        self.dismiss(None)

@@ -1,0 +1,196 @@
+"""ChatLog: the scrolling transcript of a chat; answers stream into Markdown blocks with a facts line below."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from console.widgets.chat_turn import TurnSummary, footer_line, status_line
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptEntry:
+    """One message as the log shows it; assistant entries carry their summary."""
+
+    role: str
+    text: str
+    summary: TurnSummary | None = None
+
+
+class UserBlock(Static):
+    """A message the operator sent, shown as typed (no markup)."""
+
+    DEFAULT_CSS = """
+    UserBlock {
+        width: 1fr;
+        height: auto;
+        margin: 1 0 0 0;
+        padding: 0 1;
+        background: $boost;
+        color: $text;
+        border-left: thick $accent;
+    }
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, markup=False)
+        self.text = text
+
+
+class AnswerBlock(Vertical):
+    """An assistant answer: Markdown appended in batches while it streams, then the facts line and, when it did
+    not complete, a mark that says so (cut answers are never shown as complete)."""
+
+    DEFAULT_CSS = """
+    AnswerBlock {
+        height: auto;
+        border-left: thick $primary;
+    }
+    AnswerBlock.-cut, AnswerBlock.-failed {
+        border-left: thick $error;
+    }
+    AnswerBlock.-cancelled {
+        border-left: thick $warning;
+    }
+    AnswerBlock > Markdown {
+        margin: 0;
+        padding: 0 1;
+    }
+    AnswerBlock > Markdown > *:last-child {
+        margin-bottom: 0;
+    }
+    AnswerBlock > .answer-status {
+        padding: 0 1;
+        color: $text-error;
+        text-style: bold;
+        display: none;
+    }
+    AnswerBlock.-cancelled > .answer-status {
+        color: $text-warning;
+    }
+    AnswerBlock > .answer-footer {
+        padding: 0 1;
+        color: $text-muted;
+        display: none;
+    }
+    AnswerBlock > .answer-status.-shown, AnswerBlock > .answer-footer.-shown {
+        display: block;
+    }
+    """
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self.initial_text = text
+        self.summary: TurnSummary | None = None
+        self.writes = 0
+        """Batches appended so far (far fewer than tokens: the StreamBatcher coalesces them)."""
+        self._stream: MarkdownStream | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Markdown(self.initial_text)
+        yield Static("", classes="answer-status", markup=False)
+        yield Static("", classes="answer-footer", markup=False)
+
+    @property
+    def markdown(self) -> Markdown:
+        return self.query_one(Markdown)
+
+    async def write(self, fragment: str) -> None:
+        """Append a batch of text (the StreamBatcher's sink); Markdown parses only the new tail."""
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.markdown)
+        self.writes += 1
+        await self._stream.write(fragment)
+        self._follow()
+
+    async def finish(self, summary: TurnSummary) -> None:
+        """The stream ended (however): flush what is queued and show the facts line and status mark."""
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
+        self.show_summary(summary)
+        self._follow()
+
+    def _follow(self) -> None:
+        if isinstance(self.parent, ChatLog):
+            self.parent.follow()
+
+    def show_summary(self, summary: TurnSummary) -> None:
+        self.summary = summary
+        for status in ("cut", "cancelled", "failed"):
+            self.set_class(summary.status == status, f"-{status}")
+        mark = status_line(summary)
+        status_widget = self.query_one(".answer-status", Static)
+        status_widget.update(mark)
+        status_widget.set_class(bool(mark), "-shown")
+        footer = self.query_one(".answer-footer", Static)
+        footer.update(footer_line(summary))
+        footer.add_class("-shown")
+
+    @property
+    def source(self) -> str:
+        return self.markdown.source
+
+
+class ChatLog(VerticalScroll):
+    """The transcript. A short one stays at the top; once it overflows, the log keeps its end in view while
+    answers grow, until the operator scrolls up (Textual's anchor)."""
+
+    DEFAULT_CSS = """
+    ChatLog {
+        height: 1fr;
+        padding: 0 1;
+    }
+    ChatLog > .chat-empty {
+        color: $text-muted;
+        padding: 1 1;
+    }
+    """
+
+    def follow(self) -> None:
+        self.call_after_refresh(self._anchor_if_overflowing)
+
+    def _anchor_if_overflowing(self) -> None:
+        # Anchoring a log shorter than its window would push its content to the bottom edge.
+        if not self.is_anchored and self.virtual_size.height > self.scrollable_content_region.height:
+            self.anchor()
+
+    async def add_user(self, text: str) -> UserBlock:
+        await self._drop_placeholder()
+        block = UserBlock(text)
+        await self.mount(block)
+        self.follow()
+        return block
+
+    async def add_answer(self, text: str = "") -> AnswerBlock:
+        await self._drop_placeholder()
+        block = AnswerBlock(text)
+        await self.mount(block)
+        self.follow()
+        return block
+
+    async def show_transcript(self, entries: list[TranscriptEntry], empty_hint: str = "") -> None:
+        """Replace the whole log (a session switch): one render per message, not per token."""
+        self.anchor(False)
+        await self.remove_children()
+        if not entries and empty_hint:
+            await self.mount(Static(empty_hint, classes="chat-empty", markup=False))
+            return
+        blocks: list[UserBlock | AnswerBlock] = []
+        for entry in entries:
+            if entry.role == "assistant":
+                blocks.append(AnswerBlock(entry.text))
+            elif entry.role == "user":
+                blocks.append(UserBlock(entry.text))
+        await self.mount_all(blocks)
+        for block, entry in zip(blocks, (e for e in entries if e.role in ("user", "assistant")), strict=True):
+            if isinstance(block, AnswerBlock) and entry.summary is not None:
+                block.show_summary(entry.summary)
+        self.follow()
+
+    async def _drop_placeholder(self) -> None:
+        await self.query(".chat-empty").remove()

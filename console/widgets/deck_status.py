@@ -1,0 +1,58 @@
+"""The header line: demo badge, providers up/total, active streams, spend today, read-only, filter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Static
+
+from console.widgets.status_badge import theme_style
+from providers.deck import Deck
+
+
+def status_counts(deck: Deck) -> tuple[int, int, int, float]:
+    """(providers up, providers in total, streams in flight, USD spent today)."""
+    up = sum(1 for health in deck.monitor.snapshots.values() if health.status in ("up", "degraded"))
+    streams = sum(limiter.in_flight for limiter in deck.router.limiters.values())
+    return up, len(deck.providers), streams, sum(deck.spend.day.values())
+
+
+class DeckStatus(Static):
+    """Re-rendered only when its text changes (a 1 s timer and deck events ask it to `update_from`)."""
+
+    DEFAULT_CSS = "DeckStatus { height: 1; background: $panel; }"
+
+    def __init__(self, deck: Deck, *, demo: bool, readonly: bool, chaos: Mapping[str, str] | None = None,
+                 **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.deck = deck
+        self.demo = demo
+        self.chaos = chaos if chaos is not None else {}  # the demo's live provider → fault spec
+        self.readonly = readonly
+        self.filter_text = ""
+        self._shown = ""
+
+    def on_mount(self) -> None:
+        self.update_from()
+
+    def update_from(self) -> None:
+        up, total, streams, spend = status_counts(self.deck)
+        variables = self.app.theme_variables
+        line = Text(" llmdeck ", style=theme_style("accent", variables, bold=True))
+        if self.demo:
+            line.append(" DEMO ", style=theme_style("warning", variables, bold=True) + Style(reverse=True))
+            line.append(" ")
+        health_tone = "success" if up == total else "warning" if up else "error"
+        line.append(f" {up}/{total} up ", style=theme_style(health_tone, variables))
+        line.append(f"· {streams} stream{'s' if streams != 1 else ''} · ${spend:.4f} today")
+        if self.chaos:
+            line.append("  chaos: " + ", ".join(sorted(self.chaos)), style=theme_style("error", variables, bold=True))
+        if self.readonly:
+            line.append("  READ-ONLY", style=theme_style("warning", variables, bold=True))
+        if self.filter_text:
+            line.append(f"  filter: {self.filter_text}", style=theme_style("foreground-muted", variables))
+        if line.plain != self._shown:
+            self._shown = line.plain
+            self.update(line)

@@ -1,0 +1,1 @@
+"""llmdeck's async core: adapters, router, monitor, metrics, ledger. Never imports Textual."""

@@ -1,0 +1,180 @@
+"""Health probes of the OpenAI-compatible flavours, and the parsing of their replies into Health."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
+
+from providers.adapters.openai_parse import as_dict, as_float, as_str, models_from_list, props_context
+from providers.adapters.prometheus import llamacpp_summary, vllm_summary
+from providers.base import Health, HealthStatus
+from providers.errors import (
+    AuthFailedError,
+    OverloadedError,
+    ProviderError,
+    ProviderTimeoutError,
+    ServerError,
+    UnreachableError,
+)
+
+if TYPE_CHECKING:
+    from providers.adapters.openai_compat import OpenAICompatAdapter
+
+T = TypeVar("T")
+
+
+async def optional(call: Awaitable[T]) -> T | None:
+    """An extra endpoint that may be missing or switched off (llama.cpp --no-slots, no --metrics): None then.
+    A refused key still counts: it means the whole provider is unauthorized."""
+    try:
+        return await call
+    except AuthFailedError:
+        raise
+    except ProviderError:
+        return None
+
+
+async def probe(adapter: OpenAICompatAdapter) -> Health:
+    """The flavour's probe, timed; every failure becomes a status, never an exception."""
+    if adapter.flavour.key_required and not adapter.key():
+        return Health("unauthorized", detail=f"{adapter.flavour.label} needs an API key and none is configured")
+    started = time.perf_counter()
+    try:
+        health = await _PROBES[adapter.flavour.health](adapter)
+    except AuthFailedError as exc:
+        return Health("unauthorized", latency_ms=_ms(started), detail=exc.message)
+    except (UnreachableError, ProviderTimeoutError) as exc:
+        return Health("down", detail=exc.message)
+    except ProviderError as exc:
+        return Health("degraded", latency_ms=_ms(started), detail=str(exc))
+    return replace(health, latency_ms=_ms(started))
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+async def _loaded_models(adapter: OpenAICompatAdapter) -> tuple[str, ...]:
+    listing = await adapter.get_json(adapter.api_url("/models"))
+    models = models_from_list(listing, adapter.name, resident=adapter.flavour.models_resident)
+    return tuple(m.name for m in models if m.loaded)
+
+
+async def _models_probe(adapter: OpenAICompatAdapter) -> Health:
+    if adapter.flavour.health_path:
+        await adapter.get_text(adapter.root_url(adapter.flavour.health_path))
+    return Health("up", models_loaded=await _loaded_models(adapter))
+
+
+async def _vllm_probe(adapter: OpenAICompatAdapter) -> Health:
+    try:
+        await adapter.get_text(adapter.root_url("/health"))  # open even with --api-key
+    except (OverloadedError, ServerError) as exc:
+        return Health("down", detail=f"engine not healthy: {exc.message}")
+    version, metrics, loaded = await asyncio.gather(
+        optional(adapter.get_json(adapter.root_url("/version"))),
+        optional(adapter.get_text(adapter.root_url("/metrics"))),
+        _loaded_models(adapter),  # under /v1, so this is the call that proves the key
+    )
+    summary = vllm_summary(metrics) if metrics else {}
+    return Health("up", version=as_str(as_dict(version).get("version")), models_loaded=loaded, metrics=summary,
+                  detail=_load_detail(summary))
+
+
+async def _llamacpp_probe(adapter: OpenAICompatAdapter) -> Health:
+    try:
+        await adapter.get_json(adapter.root_url("/health"))
+    except OverloadedError as exc:  # 503 "Loading model": alive, not ready yet
+        return Health("degraded", detail=exc.message)
+    props, slots, metrics, loaded = await asyncio.gather(
+        optional(adapter.get_json(adapter.root_url("/props"))),
+        optional(adapter.get_json(adapter.root_url("/slots"))),
+        optional(adapter.get_text(adapter.root_url("/metrics"))),
+        optional(_loaded_models(adapter)),
+    )
+    summary = llamacpp_summary(metrics) if metrics else {}
+    details = []
+    if isinstance(slots, list):
+        states = [s for s in slots if isinstance(s, dict)]
+        summary["slots_busy"] = float(sum(1 for s in states if s.get("is_processing") is True))
+        summary["slots_total"] = float(len(states))
+        details.append(f"{summary['slots_busy']:.0f}/{summary['slots_total']:.0f} slots busy")
+    if (n_ctx := props_context(props)) is not None:
+        summary["n_ctx"] = float(n_ctx)
+    info = as_dict(props)
+    model = as_str(info.get("model_alias")) or as_str(info.get("model_path"))
+    details.append(_load_detail(summary))
+    return Health("up", version=as_str(info.get("build_info")), models_loaded=loaded or ((model,) if model else ()),
+                  metrics=summary, detail=" · ".join(filter(None, details)))
+
+
+async def _litellm_probe(adapter: OpenAICompatAdapter) -> Health:
+    # Never GET /health here: on LiteLLM it makes a real call to every model behind the proxy.
+    await adapter.get_text(adapter.root_url("/health/liveliness"))
+    readiness, loaded = await asyncio.gather(
+        optional(adapter.get_json(adapter.root_url("/health/readiness"))),
+        _loaded_models(adapter),
+    )
+    ready = as_dict(readiness)
+    version = as_str(ready.get("litellm_version"))
+    if ready.get("status") != "healthy":
+        return Health("degraded", version=version, models_loaded=loaded, detail="proxy alive but not ready")
+    return Health("up", version=version, models_loaded=loaded, detail=f"db: {ready.get('db', 'unknown')}")
+
+
+async def _openrouter_probe(adapter: OpenAICompatAdapter) -> Health:
+    key = as_dict(as_dict(await adapter.get_json(adapter.api_url("/key"))).get("data"))
+    metrics: dict[str, float] = {}
+    used, remaining = as_float(key.get("usage")), as_float(key.get("limit_remaining"))
+    if used is not None:
+        metrics["credits_used_usd"] = used
+    if remaining is None:
+        return Health("up", metrics=metrics, detail="key without a credit limit")
+    metrics["credits_remaining_usd"] = remaining
+    status: HealthStatus = "up" if remaining > 0 else "degraded"
+    return Health(status, metrics=metrics, detail=f"${remaining:.2f} credit left")
+
+
+async def _deepseek_probe(adapter: OpenAICompatAdapter) -> Health:
+    reply = as_dict(await adapter.get_json(adapter.root_url("/user/balance")))
+    metrics: dict[str, float] = {}
+    parts: list[str] = []
+    for info in reply.get("balance_infos") or []:
+        currency, total = as_str(as_dict(info).get("currency")), as_float(as_dict(info).get("total_balance"))
+        if currency and total is not None:
+            metrics[f"balance_{currency.lower()}"] = total
+            parts.append(f"{total:.2f} {currency}")
+    if reply.get("is_available") is False:
+        return Health("degraded", metrics=metrics, detail="insufficient balance")
+    return Health("up", metrics=metrics, detail="balance " + ", ".join(parts) if parts else "")
+
+
+async def _lmstudio_probe(adapter: OpenAICompatAdapter) -> Health:
+    try:
+        listing = await adapter.get_json(adapter.root_url("/api/v0/models"))
+    except ProviderError as exc:
+        if exc.status != 404:
+            raise
+        return await _models_probe(adapter)  # LM Studio before REST v0
+    models = models_from_list(listing, adapter.name, resident=False)
+    return Health("up", models_loaded=tuple(m.name for m in models if m.loaded), detail=f"{len(models)} models")
+
+
+def _load_detail(summary: dict[str, float]) -> str:
+    parts = []
+    if "requests_running" in summary:
+        parts.append(f"{summary['requests_running']:.0f} running")
+    if "requests_waiting" in summary:
+        parts.append(f"{summary['requests_waiting']:.0f} waiting")
+    if "kv_cache_usage" in summary:
+        parts.append(f"KV {summary['kv_cache_usage'] * 100:.0f}%")
+    return " · ".join(parts)
+
+
+_PROBES: dict[str, Callable[[OpenAICompatAdapter], Awaitable[Health]]] = {
+    "models": _models_probe, "vllm": _vllm_probe, "llamacpp": _llamacpp_probe, "litellm": _litellm_probe,
+    "openrouter": _openrouter_probe, "deepseek": _deepseek_probe, "lmstudio": _lmstudio_probe,
+}

@@ -1,0 +1,109 @@
+"""Circuit breakers per provider+model: closed → open → half-open → closed."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    """When a breaker opens and for how long.
+
+    Opens after `consecutive_failures` failures in a row, or when at least `min_requests` of the last
+    `window_s` seconds saw an error rate of `error_rate` or more. After `cooldown_s` it lets one probe through.
+    """
+
+    consecutive_failures: int = 5
+    error_rate: float = 0.5
+    min_requests: int = 10
+    window_s: float = 60.0
+    cooldown_s: float = 30.0
+
+
+@dataclass
+class CircuitBreaker:
+    """One breaker. Time comes from the caller's clock so tests can drive it exactly."""
+
+    policy: BreakerPolicy = field(default_factory=BreakerPolicy)
+    state: BreakerState = "closed"
+    opened_until: float = 0.0
+    reason: str = ""
+    consecutive: int = 0
+    probe_in_flight: bool = False
+    outcomes: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=256))
+
+    def current(self, now: float) -> BreakerState:
+        """The state at `now`: an open breaker whose cooldown has passed is half-open."""
+        if self.state == "open" and now >= self.opened_until:
+            self.state = "half_open"
+            self.probe_in_flight = False
+        return self.state
+
+    def allow(self, now: float) -> bool:
+        """May a request go through now? In half-open only one probe at a time."""
+        state = self.current(now)
+        if state == "closed":
+            return True
+        if state == "half_open" and not self.probe_in_flight:
+            self.probe_in_flight = True
+            return True
+        return False
+
+    def record_success(self, now: float) -> None:
+        self.outcomes.append((now, True))
+        self.consecutive = 0
+        if self.state != "closed":
+            self.state = "closed"
+            self.reason = ""
+        self.probe_in_flight = False
+
+    def record_failure(self, now: float, reason: str) -> None:
+        self.outcomes.append((now, False))
+        self.consecutive += 1
+        if self.state == "half_open":
+            self._open(now + self.policy.cooldown_s, f"probe failed: {reason}")
+            return
+        if self.consecutive >= self.policy.consecutive_failures:
+            self._open(now + self.policy.cooldown_s, f"{self.consecutive} failures in a row: {reason}")
+            return
+        recent = [ok for ts, ok in self.outcomes if ts >= now - self.policy.window_s]
+        if len(recent) >= self.policy.min_requests:
+            rate = recent.count(False) / len(recent)
+            if rate >= self.policy.error_rate:
+                self._open(now + self.policy.cooldown_s, f"error rate {rate:.0%} over {len(recent)} requests")
+
+    def open_until(self, now: float, until: float, reason: str) -> None:
+        """Open until a known time (a rate limit's Retry-After)."""
+        self._open(max(until, self.opened_until if self.state == "open" else 0.0), reason)
+
+    def _open(self, until: float, reason: str) -> None:
+        self.state = "open"
+        self.opened_until = until
+        self.reason = reason
+        self.probe_in_flight = False
+
+
+class BreakerBoard:
+    """All breakers of a deck, keyed by (provider, model), created on first use."""
+
+    def __init__(self, policy: BreakerPolicy | None = None, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.policy = policy or BreakerPolicy()
+        self.clock = clock or time.monotonic
+        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+
+    def get(self, provider: str, model: str) -> CircuitBreaker:
+        key = (provider, model)
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self._breakers[key] = CircuitBreaker(self.policy)
+        return breaker
+
+    def items(self) -> list[tuple[tuple[str, str], CircuitBreaker]]:
+        return list(self._breakers.items())

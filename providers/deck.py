@@ -1,0 +1,429 @@
+"""The Deck: the one runtime object behind the console, the CLI and the tests. UI-free.
+
+It builds adapters from the config around one shared HTTP client, and owns the router, the health monitor,
+metrics, prices, spend and the ledger. Operations are async; events go to subscribers on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from config.schema import DeckConfig, ProviderConfig
+from config.secrets import SecretsError, resolve_reference
+from providers.adapters import ADAPTERS, build_adapter
+from providers.base import (
+    Adapter,
+    AdapterOptions,
+    ChatChunk,
+    ChatRequest,
+    Health,
+    ImageRequest,
+    ModelInfo,
+    ProgressCallback,
+    PullProgress,
+    Usage,
+)
+from providers.deck_signals import Budget, DeckSignals, SpendBook
+from providers.errors import AuthFailedError, ProviderError, UnsupportedError
+from providers.http import make_client
+from providers.image_store import SavedImage, save_image
+from providers.ledger import Ledger
+from providers.limits import LimitPolicy
+from providers.metrics import RollingMetrics
+from providers.model_details import ModelSheet, model_sheet, switch_checkpoint
+from providers.monitor import HealthEvent, HealthMonitor, MonitorPolicy
+from providers.pricing import PriceTable
+from providers.restart import RestartOutcome, RestartPlan, run_restart
+from providers.router import RoutedStream, Router
+from providers.routing import Attempt, PlannedHop, Route, RouteTimeouts, Target
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    """A routed chat ended (served, failed or cut); what the ledger row says."""
+
+    alias: str
+    served_by: Target | None
+    attempts: tuple[Attempt, ...]
+    cost_usd: float
+    error_kind: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogChanged:
+    provider: str
+
+
+DeckEvent = HealthEvent | RequestFinished | CatalogChanged
+Listener = Callable[[DeckEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    model: ModelInfo
+    input_usd_per_mtok: float | None
+    output_usd_per_mtok: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    entries: tuple[CatalogEntry, ...]
+    errors: dict[str, str]
+
+
+def _key_source(provider: ProviderConfig) -> Callable[[], str | None] | None:
+    """Resolve the key reference at each use; a missing key becomes AuthFailedError, whose text says what to do."""
+    reference = provider.api_key
+    if reference is None:
+        return None
+
+    def resolve() -> str:
+        try:
+            return resolve_reference(reference)
+        except SecretsError as exc:
+            raise AuthFailedError(str(exc), provider=provider.name) from None
+
+    return resolve
+
+
+def adapter_options(provider: ProviderConfig) -> AdapterOptions:
+    # The config keeps the server root; OpenAI-compatible adapters add /v1 themselves.
+    return AdapterOptions(
+        name=provider.name, base_url=provider.base_url or "", kind=provider.kind, api_key=_key_source(provider),
+        timeout_s=provider.timeout_s, connect_timeout_s=provider.connect_timeout_s,
+        headers=_headers(provider),
+    )
+
+
+def _headers(provider: ProviderConfig) -> dict[str, str]:
+    """Extra headers; secret references among them are resolved when the deck is built (a missing one is left out,
+    and the provider then shows the backend's own auth error)."""
+    headers = {k: v for k, v in provider.headers.items() if k not in provider.header_refs}
+    for name in provider.header_refs:
+        try:
+            headers[name] = resolve_reference(provider.headers[name])
+        except SecretsError:
+            continue
+    return headers
+
+
+def route_from_config(config: DeckConfig) -> list[Route]:
+    return [
+        Route(
+            alias=route.alias, strategy=route.strategy, fallbacks=route.fallbacks, retries=route.retries,
+            continue_on_failover=route.continue_on_failover,
+            targets=tuple(Target(t.provider, t.model, t.weight) for t in route.targets),
+            timeouts=RouteTimeouts(route.timeouts.ttft_s, route.timeouts.idle_s, route.timeouts.total_s),
+        )
+        for route in config.routes
+    ]
+
+
+class Deck:
+    """Build with a config and a data dir; `async with deck:` starts the monitor and opens the ledger."""
+
+    def __init__(self, config: DeckConfig, data_dir: Path, *, monitor_policy: MonitorPolicy | None = None,
+                 client: httpx.AsyncClient | None = None, demo: bool = False) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.demo = demo
+        self.client = client or make_client()
+        self.providers = {p.name: p for p in config.providers}
+        self.adapters: dict[str, Adapter] = {
+            p.name: build_adapter(adapter_options(p), self.client) for p in config.providers if p.kind in ADAPTERS
+        }
+        self.unsupported = [p.name for p in config.providers if p.kind not in ADAPTERS]
+        self.prices = PriceTable.load_bundled(config.prices)
+        self.metrics = RollingMetrics()
+        self.spend = SpendBook({b.provider: Budget(b.provider, b.usd_per_day, b.usd_per_month) for b in config.budgets})
+        self.monitor = HealthMonitor(self.adapters, monitor_policy)
+        self.signals = DeckSignals(
+            kinds={p.name: p.kind for p in config.providers}, prices=self.prices, spend=self.spend,
+            health_of=self.monitor.status, latency_of=self.metrics.recent_latency,
+        )
+        limits = {p.name: LimitPolicy(p.rpm, p.tpm, p.max_concurrency) for p in config.providers}
+        self.router = Router(self.adapters, route_from_config(config), limits=limits, signals=self.signals,
+                             observer=self._hop_finished)
+        self.ledger: Ledger | None = None
+        self._listeners: list[Listener] = []
+        self._unsubscribe_monitor: Callable[[], None] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    async def start(self, *, monitor: bool = True) -> None:
+        ledger = self.ledger = await asyncio.to_thread(Ledger.open, self.data_dir / "ledger.sqlite3")
+        now = datetime.now().astimezone()
+        day = await asyncio.to_thread(ledger.spend_today_by_provider)
+        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        month = {name: await asyncio.to_thread(ledger.spend_since, name, month_start.timestamp())
+                 for name in self.spend.budgets}
+        self.spend.seed(day, month, now)
+        self._unsubscribe_monitor = self.monitor.subscribe(self._on_health)
+        if monitor:
+            self.monitor.start()
+
+    async def stop(self) -> None:
+        await self.monitor.stop()
+        if self._unsubscribe_monitor is not None:
+            self._unsubscribe_monitor()
+        await self.client.aclose()
+        if self.ledger is not None:
+            await asyncio.to_thread(self.ledger.close)
+            self.ledger = None
+
+    async def __aenter__(self) -> Deck:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _on_health(self, event: HealthEvent) -> None:
+        """Feed the breakers from the monitor, then pass the event on.
+
+        A provider that goes down opens its breakers (a request would only time out); one that comes back up
+        half-opens them at once, so the next request probes it instead of waiting out the cooldown.
+        """
+        if event.changed:
+            now = self.router.clock()
+            for (provider, _), breaker in self.router.breakers.items():
+                if provider != event.provider:
+                    continue
+                if event.health.status == "down":
+                    reason = f"health probe: {event.health.detail}"[:120]
+                    breaker.open_until(now, now + breaker.policy.cooldown_s, reason)
+                elif event.health.status == "up" and breaker.current(now) == "open":
+                    breaker.opened_until = now
+        self._emit(event)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every DeckEvent, on the event loop; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, event: DeckEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    def adapter(self, provider: str) -> Adapter:
+        adapter = self.adapters.get(provider)
+        if adapter is None:
+            if provider in self.providers:
+                raise UnsupportedError(f"no adapter for kind {self.providers[provider].kind} yet", provider=provider)
+            raise KeyError(f"unknown provider {provider!r}; configured: {', '.join(sorted(self.providers))}")
+        return adapter
+
+    # --- chat ---------------------------------------------------------------------------------------------
+
+    def explain(self, target: str, request: ChatRequest | None = None) -> list[PlannedHop]:
+        return self.router.explain(target, request)
+
+    def chat_stream(self, target: str, request: ChatRequest) -> ChatRun:
+        """A routed chat; iterate for chunks. The ledger row is written when it ends, however it ends."""
+        return ChatRun(self, self.router.stream(target, request))
+
+    async def chat(self, target: str, request: ChatRequest) -> ChatRun:
+        run = self.chat_stream(target, request)
+        async for _ in run:
+            pass
+        return run
+
+    def cost_of(self, provider: str, model: str, usage: Usage | None) -> float:
+        if usage is None:
+            return 0.0
+        return self.prices.cost_of(self.providers[provider].kind, model, usage, provider=provider) or 0.0
+
+    def _hop_finished(self, attempt: Attempt, usage: Usage | None) -> None:
+        if attempt.outcome == "skipped":
+            return
+        self.metrics.record(
+            attempt.provider, attempt.model, ok=attempt.outcome == "ok", error_kind=attempt.error_kind,
+            latency_ms=attempt.ms, ttft_ms=attempt.ttft_ms,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            cost_usd=self.cost_of(attempt.provider, attempt.model, usage),
+        )
+
+    async def _finish(self, run: ChatRun) -> None:
+        routed = run.routed
+        served = routed.served_by or (
+            Target(routed.attempts[-1].provider, routed.attempts[-1].model) if routed.attempts else None)
+        cost = self.cost_of(served.provider, served.model, routed.usage) if served else 0.0
+        if served is not None and cost:
+            self.spend.add(served.provider, cost)
+        run.cost_usd = cost
+        error_kind = run.error.kind if run.error else None
+        if self.ledger is not None:
+            ledger = self.ledger
+            hop = next((i for i, a in enumerate(routed.attempts) if a.outcome == "ok"), None)
+            await asyncio.to_thread(
+                ledger.record_request, alias=routed.route.alias, hop=hop,
+                provider=served.provider if served else None, model=served.model if served else None,
+                prompt_tokens=routed.usage.prompt_tokens if routed.usage else 0,
+                completion_tokens=routed.usage.completion_tokens if routed.usage else 0, cost_usd=cost,
+                ttft_ms=routed.ttft_ms, latency_ms=routed.total_ms,
+                status=_request_status(run),
+                error_kind=error_kind, error_message=str(run.error) if run.error else None,
+            )
+        self._emit(RequestFinished(routed.route.alias, routed.served_by, tuple(routed.attempts), cost, error_kind))
+
+    # --- health and catalog ---------------------------------------------------------------------------------
+
+    async def health_all(self) -> dict[str, Health]:
+        """Probe every provider once, concurrently, each bounded by the monitor's probe timeout."""
+        names = list(self.adapters)
+        results = await asyncio.gather(*(self.monitor.probe(name) for name in names))
+        health = dict(zip(names, results, strict=True))
+        for name in self.unsupported:
+            health[name] = Health(status="unknown", detail=f"no adapter for kind {self.providers[name].kind} yet")
+        return health
+
+    async def catalog(self, provider: str | None = None) -> Catalog:
+        names = [provider] if provider else list(self.adapters)
+        for name in names:
+            self.adapter(name)
+        results = await asyncio.gather(*(self._models_of(name) for name in names), return_exceptions=True)
+        entries: list[CatalogEntry] = []
+        errors: dict[str, str] = {}
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, ProviderError | TimeoutError):
+                errors[name] = str(result) or type(result).__name__
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            for model in result:
+                if model.context_length:
+                    self.signals.context_windows[(name, model.name)] = model.context_length
+                price = self.prices.price_for(self.providers[name].kind, model.name, provider=name)
+                entries.append(CatalogEntry(model, price.input_usd_per_mtok if price else None,
+                                            price.output_usd_per_mtok if price else None))
+        return Catalog(tuple(entries), errors)
+
+    async def _models_of(self, name: str) -> list[ModelInfo]:
+        adapter = self.adapters[name]
+        async with asyncio.timeout(max(5.0, self.providers[name].timeout_s)):
+            models = await adapter.list_models()
+        live = getattr(adapter, "prices", None)  # OpenRouter publishes live prices with its catalog
+        if callable(live):
+            prices = live()
+            if prices:
+                windows = {m.name: m.context_length for m in models if m.context_length}
+                self.prices.merge_live(prices, scope=name, context_windows=windows)
+        return models
+
+    # --- model operations ---------------------------------------------------------------------------------
+
+    def describe(self, operation: str, provider: str, model: str | None = None) -> str:
+        """The exact call an operation will make, for the confirmation dialog and the CLI."""
+        if operation == "restart":
+            return self.restart_plan(provider).shown
+        return self.adapter(provider).describe_call(operation, model)
+
+    async def pull(self, provider: str, model: str) -> AsyncIterator[PullProgress]:
+        adapter = self.adapter(provider)
+        async for progress in adapter.pull(model):
+            yield progress
+            if progress.done:
+                self._emit(CatalogChanged(provider))
+
+    async def delete(self, provider: str, model: str) -> None:
+        await self.adapter(provider).delete(model)
+        self._emit(CatalogChanged(provider))
+
+    async def load(self, provider: str, model: str) -> None:
+        await self.adapter(provider).load(model)
+        self._emit(CatalogChanged(provider))
+
+    async def unload(self, provider: str, model: str) -> None:
+        await self.adapter(provider).unload(model)
+        self._emit(CatalogChanged(provider))
+
+    async def model_details(self, provider: str, model: str) -> ModelSheet:
+        """What the backend tells about one model: its catalog entry, plus Ollama's /api/show where it exists."""
+        return await model_sheet(self.adapter(provider), model)
+
+    async def switch_checkpoint(self, provider: str, model: str) -> None:
+        """Make `model` the provider's active image checkpoint (A1111); UnsupportedError where there is none."""
+        await switch_checkpoint(self.adapter(provider), model)
+        self._emit(CatalogChanged(provider))
+
+    def restart_plan(self, provider: str) -> RestartPlan:
+        config = self.providers.get(provider)
+        if config is None:
+            raise KeyError(f"unknown provider {provider!r}")
+        return RestartPlan(provider, config.restart)
+
+    async def restart(self, provider: str) -> RestartOutcome:
+        outcome = await run_restart(self.restart_plan(provider))
+        self.monitor.probe_now(provider)
+        return outcome
+
+    # --- images -------------------------------------------------------------------------------------------
+
+    async def generate_image(self, provider: str, request: ImageRequest, *, on_progress: ProgressCallback | None = None,
+                             out: Path | None = None) -> SavedImage:
+        """Generate, save PNG + JSON sidecar under the data dir (or `out`), and record the job in the ledger."""
+        started = time.perf_counter()
+        result = await self.adapter(provider).generate_image(request, on_progress)
+        ms = (time.perf_counter() - started) * 1000.0
+        saved = await asyncio.to_thread(save_image, self.data_dir / "images", provider, request, result, ms, out)
+        if self.ledger is not None:
+            await asyncio.to_thread(
+                self.ledger.record_image, provider=provider, model=result.model, prompt=request.prompt,
+                params={"width": request.width, "height": request.height, "steps": request.steps,
+                        "seed": result.seed, "negative": request.negative},
+                path=str(saved.path), ms=ms,
+            )
+        return saved
+
+    async def interrupt_image(self, provider: str) -> None:
+        """Ask `provider` to stop its running image job; the pending generate_image then ends early or raises."""
+        await self.adapter(provider).interrupt()
+
+
+def _request_status(run: ChatRun) -> str:
+    """ok, cancelled (the operator stopped it), cut (failed after text was shown) or error."""
+    if run.cancelled:
+        return "cancelled"
+    if run.error is None:
+        return "ok"
+    return "cut" if run.routed.text else "error"
+
+
+class ChatRun:
+    """One routed chat through the deck: chunks while it runs; text, attempts, cost and error afterwards."""
+
+    def __init__(self, deck: Deck, routed: RoutedStream) -> None:
+        self.deck = deck
+        self.routed = routed
+        self.cost_usd = 0.0
+        self.error: ProviderError | None = None
+        self.cancelled = False
+
+    def __aiter__(self) -> AsyncIterator[ChatChunk]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[ChatChunk]:
+        try:
+            async for chunk in self.routed:
+                yield chunk
+        except ProviderError as exc:
+            self.error = exc
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cancelled = True
+            raise
+        finally:
+            await asyncio.shield(self.deck._finish(self))
+
+    @property
+    def text(self) -> str:
+        return self.routed.text
+
+

@@ -1,0 +1,87 @@
+"""A whole lab of emulators on loopback with a config that routes over it: the demo, and the console's tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.schema import DeckConfig
+from providers.emulators.registry import start_emulator
+from providers.emulators.server import EmulatorServer
+from providers.emulators.text import Pace
+
+# (provider name, emulator kind, config kind, key name or None, pace)
+LAB_PROVIDERS: tuple[tuple[str, str, str, str | None, Pace], ...] = (
+    ("local-ollama", "ollama", "ollama", None, Pace(ttft_s=0.15, tokens_per_s=60)),
+    ("box-vllm", "vllm", "vllm", None, Pace(ttft_s=0.08, tokens_per_s=120)),
+    ("box-llamacpp", "llamacpp", "llamacpp", None, Pace(ttft_s=0.12, tokens_per_s=45)),
+    ("cloud", "openai", "openai", "demo-openai", Pace(ttft_s=0.35, tokens_per_s=80)),
+    ("claude", "anthropic", "anthropic", "demo-anthropic", Pace(ttft_s=0.45, tokens_per_s=70)),
+    ("sd", "a1111", "a1111", None, Pace()),
+    ("comfy", "comfyui", "comfyui", None, Pace()),
+)
+
+LAB_ROUTES: tuple[dict[str, Any], ...] = (
+    {"alias": "chat", "targets": [{"provider": "box-vllm", "model": "meta-llama/Llama-3.1-8B-Instruct"},
+                                  {"provider": "local-ollama", "model": "llama3.2:1b"}],
+     "fallbacks": ["cloud-chat"], "retries": 1, "timeouts": {"ttft_s": 5, "idle_s": 10, "total_s": 60}},
+    {"alias": "cloud-chat", "targets": [{"provider": "cloud", "model": "gpt-4o-mini"},
+                                        {"provider": "claude", "model": "claude-sonnet-4-5-20250929"}]},
+    {"alias": "fast", "strategy": "lowest-latency",
+     "targets": [{"provider": "box-llamacpp", "model": "qwen2.5-7b-instruct-q4_k_m"},
+                 {"provider": "local-ollama", "model": "qwen2.5:7b"}],
+     "fallbacks": ["chat"]},
+    {"alias": "cheap", "strategy": "lowest-cost",
+     "targets": [{"provider": "claude", "model": "claude-3-5-haiku-20241022"},
+                 {"provider": "cloud", "model": "gpt-4o-mini"}]},
+)
+
+
+@dataclass
+class Lab:
+    """Running emulators and the config that points at them. `stop()` ends them all."""
+
+    servers: dict[str, EmulatorServer]
+    config: DeckConfig
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+    def set_faults(self, provider: str, spec: str) -> None:
+        """Break (or mend, with "") one provider: `refuse`, `503`, `delay:2`, …"""
+        self.servers[provider].set_faults(spec)
+
+
+def start_lab(*, paced: bool = True, seed: int = 7) -> Lab:
+    """Start every emulator of the lab on free loopback ports and build its config.
+
+    `paced=False` answers as fast as possible (tests); the demo uses realistic latency and token rates.
+    """
+    servers: dict[str, EmulatorServer] = {}
+    providers: list[dict[str, Any]] = []
+    keys: dict[str, str] = {}
+    try:
+        for name, emulator_kind, kind, key_name, pace in LAB_PROVIDERS:
+            server = start_emulator(emulator_kind, seed=seed, pace=pace if paced else Pace())
+            servers[name] = server
+            entry: dict[str, Any] = {"name": name, "kind": kind, "base_url": server.url, "timeout_s": 20}
+            if key_name:
+                entry["api_key"] = f"keyring:{key_name}"
+                keys[key_name] = f"demo-{key_name}-not-a-real-key"
+            if name.startswith("box-"):
+                entry["host"] = "box"
+            elif name in ("local-ollama", "sd", "comfy"):
+                entry["host"] = "this-box"
+            providers.append(entry)
+        config = DeckConfig.model_validate({
+            "providers": providers,
+            "routes": list(LAB_ROUTES),
+            "budgets": [{"provider": "cloud", "usd_per_day": 1.0}, {"provider": "claude", "usd_per_day": 2.0}],
+        })
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
+    return Lab(servers, config, keys)

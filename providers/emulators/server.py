@@ -1,0 +1,97 @@
+"""Run an emulator app with uvicorn on 127.0.0.1 in a background thread, with a stoppable listener."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from providers.emulators.faults import FaultPlan
+
+
+@dataclass
+class EmulatorServer:
+    """One emulator on a loopback port. `refuse()` stops listening (connections are refused) and
+    `accept()` listens again on the same port, which is how the `refuse` fault is produced for real."""
+
+    app: Any
+    plan: FaultPlan
+    host: str = "127.0.0.1"
+    port: int = 0
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> EmulatorServer:
+        # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets; with proto 0 it does not, and
+        # Nagle plus delayed ACK adds ~40 ms to every reply on a reused keep-alive connection.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        # Injected faults (cut connections, stalls cancelled at shutdown) make uvicorn log tracebacks; in the demo
+        # they would be printed over the console, so only critical messages are logged.
+        config = uvicorn.Config(
+            self.app, log_level="critical", lifespan="off", access_log=False, ws="websockets-sansio",
+            timeout_graceful_shutdown=1, timeout_keep_alive=30,
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+
+        def serve() -> None:
+            asyncio.run(server.serve(sockets=[sock]))
+            sock.close()
+
+        self._thread = threading.Thread(target=serve, name=f"emulator:{self.port}", daemon=True)
+        self._thread.start()
+        ready = threading.Event()
+        for _ in range(int(timeout_s / 0.01)):
+            if server.started or not self._thread.is_alive():
+                break
+            ready.wait(0.01)
+        if not server.started:
+            raise RuntimeError(f"emulator did not start on {self.url}")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def refuse(self) -> None:
+        """Stop listening: new connections are refused until `accept()`."""
+        self.stop()
+
+    def accept(self) -> None:
+        """Listen again on the same port."""
+        if self._server is None:
+            self.start()
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    def set_faults(self, spec: str) -> None:
+        """Set the server-wide faults; `refuse` stops the listener, anything else restarts it."""
+        self.plan.set(spec)
+        if any(f.name == "refuse" for f in self.plan.faults):
+            self.refuse()
+        else:
+            self.accept()
+
+    def __enter__(self) -> EmulatorServer:
+        return self if self.listening else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

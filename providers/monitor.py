@@ -1,0 +1,143 @@
+"""Health monitor: polls every provider on its own jittered schedule and publishes snapshots and changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from providers.base import Adapter, Health
+from providers.errors import ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorPolicy:
+    """Seconds. After a change the next `fast_probes` probes come every `fast_interval_s`; while a provider is
+    down the interval doubles up to `max_interval_s`. Every interval is jittered by ±`jitter`."""
+
+    interval_s: float = 5.0
+    fast_interval_s: float = 1.0
+    fast_probes: int = 3
+    max_interval_s: float = 60.0
+    probe_timeout_s: float = 3.0
+    jitter: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    """A probe result; `changed` when the status differs from the previous probe."""
+
+    provider: str
+    health: Health
+    previous: Health | None
+    changed: bool
+    at: float
+
+
+HealthListener = Callable[[HealthEvent], None]
+
+
+class HealthMonitor:
+    """One polling task per provider; a hung host only ever delays its own task (each probe is bounded)."""
+
+    def __init__(self, adapters: Mapping[str, Adapter], policy: MonitorPolicy | None = None, *,
+                 rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.adapters = adapters
+        self.policy = policy or MonitorPolicy()
+        self.rng = rng or random.Random()
+        self.clock = clock
+        self.snapshots: dict[str, Health] = {}
+        self.probe_counts: dict[str, int] = dict.fromkeys(adapters, 0)
+        self._listeners: list[HealthListener] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+
+    def subscribe(self, listener: HealthListener) -> Callable[[], None]:
+        """Call `listener` with every probe result (on the event loop); returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def status(self, provider: str) -> str | None:
+        health = self.snapshots.get(provider)
+        return health.status if health else None
+
+    def start(self) -> None:
+        """Start one task per provider, with first probes spread over the first interval."""
+        for name in self.adapters:
+            if name not in self._tasks:
+                self._wake[name] = asyncio.Event()
+                first = self.rng.uniform(0, min(self.policy.interval_s, 0.5))
+                self._tasks[name] = asyncio.create_task(self._poll(name, first), name=f"poll_health:{name}")
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def probe_now(self, provider: str | None = None) -> None:
+        """Wake one provider's poller (or all) for an immediate probe."""
+        for name, event in self._wake.items():
+            if provider is None or name == provider:
+                event.set()
+
+    async def probe(self, name: str) -> Health:
+        """Probe one provider once, bounded by the probe timeout; never raises for a provider's failure."""
+        adapter = self.adapters[name]
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.policy.probe_timeout_s):
+                health = await adapter.health()
+        except TimeoutError:
+            health = Health(status="down", detail=f"no answer within {self.policy.probe_timeout_s:g}s")
+        except ProviderError as exc:
+            health = Health(status="down", detail=str(exc))
+        if health.latency_ms is None:
+            health = _with_latency(health, (time.perf_counter() - started) * 1000.0)
+        self._publish(name, health)
+        return health
+
+    def _publish(self, name: str, health: Health) -> None:
+        previous = self.snapshots.get(name)
+        self.snapshots[name] = health
+        self.probe_counts[name] = self.probe_counts.get(name, 0) + 1
+        event = HealthEvent(name, health, previous, previous is None or previous.status != health.status,
+                            self.clock())
+        for listener in list(self._listeners):
+            listener(event)
+
+    async def _poll(self, name: str, first_delay: float) -> None:
+        policy = self.policy
+        fast_left = 0
+        down_interval = policy.interval_s
+        await self._sleep(name, first_delay)
+        while True:
+            previous = self.snapshots.get(name)
+            health = await self.probe(name)
+            if previous is not None and previous.status != health.status:
+                fast_left = policy.fast_probes
+            if health.status == "down" and fast_left == 0:
+                down_interval = min(policy.max_interval_s, down_interval * 2)
+                interval = down_interval
+            else:
+                down_interval = policy.interval_s
+                interval = policy.fast_interval_s if fast_left else policy.interval_s
+            fast_left = max(0, fast_left - 1)
+            await self._sleep(name, interval * self.rng.uniform(1 - policy.jitter, 1 + policy.jitter))
+
+    async def _sleep(self, name: str, seconds: float) -> None:
+        wake = self._wake[name]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await wake.wait()
+        wake.clear()
+
+
+def _with_latency(health: Health, latency_ms: float) -> Health:
+    return replace(health, latency_ms=latency_ms)

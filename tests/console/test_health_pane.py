@@ -1,0 +1,118 @@
+"""The Health pane over the emulator lab: every provider, live status changes in place, details, breakers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from console.panes.health import HealthPane, vram_text
+from console.screens.provider_details import ProviderDetailsScreen
+from providers.base import Health
+from providers.deck import Deck
+from providers.emulators.lab import Lab
+from tests.console import shell_harness
+from tests.console.shell_harness import PaneHost, wait_until
+
+shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
+
+
+LAB_NAMES = {"local-ollama", "box-vllm", "box-llamacpp", "cloud", "claude", "sd", "comfy"}
+
+
+def _cell(pane: HealthPane, provider: str, column: int) -> str:
+    return str(pane.table.get_row(provider)[column])
+
+
+async def test_every_lab_provider_has_a_row_with_its_status(deck: Deck) -> None:
+    pane = HealthPane(deck)
+    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: all("up" in _cell(pane, name, 1) for name in LAB_NAMES if name in
+                                            pane.table.keys) and set(pane.table.keys) >= LAB_NAMES,
+                         what="every provider up")
+        assert "KV" in _cell(pane, "box-vllm", 6)  # vLLM reports its KV cache where others report VRAM
+        assert "GiB" in _cell(pane, "comfy", 6)
+        assert _cell(pane, "local-ollama", 7) != "—"  # Ollama says its version
+
+
+async def test_rows_are_grouped_by_host(deck: Deck) -> None:
+    pane = HealthPane(deck)
+    async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        keys = pane.table.keys
+        assert keys.index("host:box") < keys.index("box-vllm") < keys.index("host:this-box")
+        assert keys.index("host:this-box") < keys.index("local-ollama")
+        assert keys[-2:] == ["cloud", "claude"] or {"cloud", "claude"} <= set(keys[keys.index("host:") :])
+
+
+async def test_a_refused_provider_turns_down_in_place(deck: Deck, lab: Lab) -> None:
+    pane = HealthPane(deck)
+    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1), what="box-vllm up")
+        rebuilds = pane.table.rebuilds
+        await asyncio.to_thread(lab.set_faults, "box-vllm", "refuse")
+        deck.monitor.probe_now("box-vllm")
+        await wait_until(pilot, lambda: "down" in _cell(pane, "box-vllm", 1), what="box-vllm down")
+        assert _cell(pane, "box-vllm", 8) != ""  # the last error says why
+        assert _cell(pane, "box-vllm", 2) == "—"  # no latency for a server that did not answer
+        assert pane.table.rebuilds == rebuilds  # cells were updated, the table was not rebuilt
+
+
+async def test_a_hidden_pane_does_not_render_and_catches_up_when_shown(deck: Deck, lab: Lab) -> None:
+    pane = HealthPane(deck)
+    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: "up" in _cell(pane, "box-llamacpp", 1), what="box-llamacpp up")
+        pane.display = False
+        await pilot.pause()
+        updates = pane.table.cell_updates
+        await asyncio.to_thread(lab.set_faults, "box-llamacpp", "refuse")
+        deck.monitor.probe_now("box-llamacpp")
+        await wait_until(pilot, lambda: deck.monitor.status("box-llamacpp") == "down", what="probe down")
+        await pilot.pause(0.1)
+        assert pane.table.cell_updates == updates
+        pane.display = True
+        await wait_until(pilot, lambda: "down" in _cell(pane, "box-llamacpp", 1), what="caught up on show")
+
+
+async def test_an_open_breaker_shows_with_its_countdown(deck: Deck) -> None:
+    pane = HealthPane(deck)
+    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        now = deck.router.clock()
+        deck.router.breakers.get("cloud", "gpt-4o-mini").open_until(now, now + 30, "5 failures in a row")
+        pane.sync()
+        assert _cell(pane, "cloud", 4).startswith("open 3")  # 30s or 29s, depending on the clock's tick
+        assert _cell(pane, "claude", 4) == "closed"
+
+
+async def test_enter_opens_the_details_with_raw_health_and_metrics(deck: Deck) -> None:
+    pane = HealthPane(deck)
+    async with PaneHost(deck, pane).run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1), what="box-vllm up")
+        pane.table.focus()
+        pane.table.move_cursor(row=pane.table.keys.index("box-vllm"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ProviderDetailsScreen), what="details")
+        body = str(pilot.app.screen.query_one("#details-body").render())
+        assert "version" in body and "0.10.1.1" in body
+        assert "metrics.kv_cache_usage" in body
+        assert "last 1 min" in body
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(pilot.app.screen, ProviderDetailsScreen), what="closed")
+
+
+async def test_filter_narrows_and_bang_inverts(deck: Deck) -> None:
+    pane = HealthPane(deck)
+    async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        pane.apply_filter("llamacpp")
+        assert [k for k in pane.table.keys if not k.startswith("host:")] == ["box-llamacpp"]
+        pane.apply_filter("!llamacpp")
+        assert "box-llamacpp" not in pane.table.keys and "box-vllm" in pane.table.keys
+        pane.apply_filter("")
+        assert set(pane.table.keys) >= LAB_NAMES
+
+
+def test_vram_column_uses_what_each_backend_reports() -> None:
+    assert vram_text(Health("up", vram_used_bytes=3 * 2**30, vram_total_bytes=24 * 2**30)) == "3.0/24.0 GiB"
+    assert vram_text(Health("up", metrics={"kv_cache_usage": 0.42})) == "KV 42%"
+    assert vram_text(Health("up", metrics={"slots_busy": 1, "slots_total": 4})) == "slots 1/4"
+    assert vram_text(Health("up")) == "—"

@@ -1,0 +1,210 @@
+"""ComfyUIAdapter against the ComfyUI emulator: HTTP + websocket over real loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from providers.adapters.comfyui import ComfyUIAdapter, checkpoint_names
+from providers.adapters.comfyui_graph import comfy_sampler, text_to_image_graph
+from providers.base import AdapterOptions, ImageProgress, ImageRequest
+from providers.emulators.comfyui import build
+from providers.emulators.comfyui_jobs import CHECKPOINTS, CORRUPT_CHECKPOINT
+from providers.emulators.faults import FaultPlan
+from providers.emulators.server import EmulatorServer
+from providers.emulators.text import Pace
+from providers.errors import (
+    AuthFailedError,
+    BadRequestError,
+    OverloadedError,
+    ProtocolError,
+    ProviderError,
+    ProviderTimeoutError,
+    ServerError,
+    UnreachableError,
+)
+from providers.http import make_client
+from tests.conftest import EmulatorFactory
+from tests.png_check import decoded_png_size
+
+SMALL = {"width": 64, "height": 64, "steps": 4}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as shared:
+        yield shared
+
+
+def adapter_for(url: str, client: httpx.AsyncClient, *, timeout_s: float = 5.0,
+                headers: dict[str, str] | None = None) -> ComfyUIAdapter:
+    options = AdapterOptions(name="comfy", base_url=url, kind="comfyui", timeout_s=timeout_s,
+                             connect_timeout_s=2.0, headers=headers or {})
+    return ComfyUIAdapter(options, client)
+
+
+async def test_default_graph_produces_png_of_requested_size(emulator: EmulatorFactory,
+                                                            client: httpx.AsyncClient) -> None:
+    adapter = adapter_for(emulator("comfyui").url, client)
+    seen: list[ImageProgress] = []
+    result = await adapter.generate_image(ImageRequest("a red fox", width=64, height=40, steps=4, seed=77),
+                                          seen.append)
+    assert decoded_png_size(result.png) == (64, 40)
+    assert (result.width, result.height, result.seed) == (64, 40, 77)
+    assert result.model == CHECKPOINTS[0]  # no model asked: the first checkpoint listed
+    assert [p.fraction for p in seen] == [0.25, 0.5, 0.75, 1.0]
+    assert seen[0].steps == 4
+
+
+async def test_random_seed_is_made_concrete_for_comfyui(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
+    adapter = adapter_for(emulator("comfyui").url, client)
+    result = await adapter.generate_image(ImageRequest("x", seed=-1, model=CHECKPOINTS[1], **SMALL))
+    assert isinstance(result.seed, int) and result.seed >= 0
+    assert result.model == CHECKPOINTS[1]
+
+
+@pytest.mark.parametrize("legacy_combo", [False, True])
+async def test_checkpoints_listed_in_either_object_info_shape(client: httpx.AsyncClient, legacy_combo: bool) -> None:
+    plan = FaultPlan()
+    with EmulatorServer(app=build(plan=plan, pace=Pace(), seed=0, flavour="comfyui", legacy_combo=legacy_combo),
+                        plan=plan) as server:
+        raw = (await client.get(f"{server.url}/object_info/CheckpointLoaderSimple")).json()
+        spec = raw["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"]
+        assert isinstance(spec[0], list) is legacy_combo
+        models = await adapter_for(server.url, client).list_models()
+    assert [m.name for m in models] == list(CHECKPOINTS)
+    assert {m.kind for m in models} == {"image"}
+
+
+def test_checkpoint_names_tolerates_unknown_shapes() -> None:
+    assert checkpoint_names({}) == []
+    assert checkpoint_names({"CheckpointLoaderSimple": {"input": {"required": {"ckpt_name": ["COMBO"]}}}}) == []
+
+
+async def test_execution_error_becomes_server_error(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
+    adapter = adapter_for(emulator("comfyui").url, client)
+    with pytest.raises(ServerError, match="HeaderTooLarge"):
+        await adapter.generate_image(ImageRequest("x", model=CORRUPT_CHECKPOINT, **SMALL))
+
+
+async def test_node_validation_error_is_bad_request_naming_the_node(emulator: EmulatorFactory,
+                                                                   client: httpx.AsyncClient) -> None:
+    adapter = adapter_for(emulator("comfyui").url, client)
+    with pytest.raises(BadRequestError, match=r"CheckpointLoaderSimple\) Value not in list: ckpt_name: 'missing"):
+        await adapter.generate_image(ImageRequest("x", model="missing.safetensors", **SMALL))
+
+
+async def test_foreign_origin_gets_403_and_same_origin_passes(emulator: EmulatorFactory,
+                                                              client: httpx.AsyncClient) -> None:
+    server = emulator("comfyui")
+    host = server.url.split("://", 1)[1]
+    foreign = await client.get(f"{server.url}/system_stats", headers={"Origin": "http://evil.example"})
+    assert foreign.status_code == 403
+    same = await client.get(f"{server.url}/system_stats", headers={"Origin": f"http://{host}"})
+    assert same.status_code == 200
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(f"ws://{host}/ws?clientId=x", origin="http://evil.example", proxy=None)
+    assert refused.value.response.status_code == 403
+
+
+async def test_adapter_never_sends_origin_even_when_configured(emulator: EmulatorFactory) -> None:
+    sent: list[httpx.Headers] = []
+
+    async def remember(request: httpx.Request) -> None:
+        sent.append(request.headers)
+
+    async with httpx.AsyncClient(event_hooks={"request": [remember]}, trust_env=False) as hooked:
+        adapter = adapter_for(emulator("comfyui").url, hooked, headers={"Origin": "http://evil.example"})
+        result = await adapter.generate_image(ImageRequest("x", **SMALL))
+        assert (await adapter.health()).status == "up"
+    assert result.width == 64
+    assert len(sent) >= 4
+    assert all("origin" not in headers for headers in sent)
+
+
+async def test_interrupt_stops_a_running_prompt_early(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
+    adapter = adapter_for(emulator("comfyui", pace=Pace(tokens_per_s=50)).url, client)  # 150 steps = 3 s
+    started = asyncio.Event()
+    job = asyncio.create_task(adapter.generate_image(
+        ImageRequest("long", width=64, height=64, steps=150), lambda p: started.set()))
+    t0 = time.perf_counter()
+    await asyncio.wait_for(started.wait(), 2.0)
+    assert (await adapter.queue()).running == 1
+    await adapter.interrupt()
+    with pytest.raises(BadRequestError, match="interrupted"):
+        await asyncio.wait_for(job, 2.0)
+    assert time.perf_counter() - t0 < 1.5
+    queue = await adapter.queue()
+    assert (queue.running, queue.pending) == (0, 0)
+
+
+async def test_health_shows_vram_and_free_releases_the_checkpoint(emulator: EmulatorFactory,
+                                                                  client: httpx.AsyncClient) -> None:
+    adapter = adapter_for(emulator("comfyui").url, client)
+    idle = await adapter.health()
+    assert (idle.status, idle.version) == ("up", "0.3.40")
+    assert idle.vram_total_bytes == 24 * 1024**3
+    await adapter.generate_image(ImageRequest("x", **SMALL))
+    loaded = await adapter.health()
+    assert loaded.vram_used_bytes is not None and idle.vram_used_bytes is not None
+    assert loaded.vram_used_bytes > idle.vram_used_bytes
+    await adapter.free()
+    assert (await adapter.health()).vram_used_bytes == idle.vram_used_bytes
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("401", AuthFailedError), ("500", ServerError), ("503", OverloadedError), ("malformed", ProtocolError),
+    ("cut", ProtocolError), ("truncate", ProtocolError),
+])
+async def test_faults_map_to_error_classes(emulator: EmulatorFactory, client: httpx.AsyncClient, spec: str,
+                                           expected: type[ProviderError]) -> None:
+    adapter = adapter_for(emulator("comfyui", faults=spec).url, client)
+    with pytest.raises(expected):
+        await adapter.generate_image(ImageRequest("x", model=CHECKPOINTS[0], **SMALL))
+
+
+async def test_refused_is_unreachable_and_health_down(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
+    adapter = adapter_for(emulator("comfyui", faults="refuse").url, client)
+    assert (await adapter.health()).status == "down"
+    with pytest.raises(UnreachableError):
+        await adapter.generate_image(ImageRequest("x", model=CHECKPOINTS[0], **SMALL))
+
+
+async def test_total_timeout_bounds_a_slow_prompt(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
+    adapter = adapter_for(emulator("comfyui", pace=Pace(tokens_per_s=10)).url, client, timeout_s=0.4)
+    t0 = time.perf_counter()
+    with pytest.raises(ProviderTimeoutError) as caught:
+        await adapter.generate_image(ImageRequest("x", model=CHECKPOINTS[0], width=64, height=64, steps=50))
+    assert caught.value.phase == "total"
+    assert time.perf_counter() - t0 < 1.5
+
+
+async def test_server_going_away_mid_prompt_is_an_error_not_a_finish(emulator: EmulatorFactory,
+                                                                    client: httpx.AsyncClient) -> None:
+    server = emulator("comfyui", pace=Pace(tokens_per_s=50))
+    adapter = adapter_for(server.url, client)
+    started = asyncio.Event()
+    job = asyncio.create_task(adapter.generate_image(
+        ImageRequest("x", model=CHECKPOINTS[0], width=64, height=64, steps=150), lambda p: started.set()))
+    await asyncio.wait_for(started.wait(), 2.0)
+    await asyncio.to_thread(server.refuse)
+    with pytest.raises((ProtocolError, UnreachableError)):
+        await asyncio.wait_for(job, 5.0)
+
+
+def test_graph_carries_the_request_and_maps_a1111_sampler_names() -> None:
+    request = ImageRequest("cat", negative="blurry", width=320, height=192, steps=9, sampler="DPM++ 2M Karras",
+                           cfg_scale=5.5)
+    graph = text_to_image_graph(request, checkpoint="m.safetensors", seed=5)
+    expected = {"seed": 5, "steps": 9, "cfg": 5.5, "sampler_name": "dpmpp_2m", "scheduler": "karras"}
+    assert graph["3"]["inputs"].items() >= expected.items()
+    assert graph["5"]["inputs"]["width"] == 320 and graph["5"]["inputs"]["height"] == 192
+    assert (graph["6"]["inputs"]["text"], graph["7"]["inputs"]["text"]) == ("cat", "blurry")
+    assert graph["4"]["inputs"]["ckpt_name"] == "m.safetensors"
+    assert comfy_sampler("euler_ancestral") == ("euler_ancestral", "normal")

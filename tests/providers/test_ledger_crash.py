@@ -1,0 +1,105 @@
+"""kill -9 while a writer is committing turns: every turn it reported done is there, whole, and the file is sound."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from providers.ledger import Ledger
+
+REPO = Path(__file__).resolve().parents[2]
+# Writers in turn on one file: each killed after (turns reported, then a delay that moves the kill around
+# inside the writer's loop — otherwise it would always land just after a report).
+KILL_POINTS = ((3, 0.0), (40, 0.0007), (90, 0.0013), (15, 0.0021), (150, 0.0032), (8, 0.0045), (60, 0.006),
+               (250, 0.0085))
+
+# Writes turns as fast as it can; reports each turn's ids only after add_turn (its commit) has returned.
+WRITER = """
+import sys
+from providers.ledger import Ledger
+
+ledger = Ledger.open(sys.argv[1])
+session = ledger.new_session("crash round " + sys.argv[2])
+for n in range(200_000):
+    request = ledger.record_request(alias="chat", hop=0, provider="box", model="llama", status="ok",
+                                    completion_tokens=n, cost_usd=0.001)
+    turn = ledger.add_turn(session, f"question {n} " + "q" * (n % 700), f"answer {n} " + "a" * (n % 1900),
+                           served_by="box/llama", meta={"n": n})
+    sys.stdout.write(f"{session} {request} {turn.user_id} {turn.answer_id}\\n")
+    sys.stdout.flush()
+"""
+
+
+def read_lines(fd: int, wanted: int, deadline: float, pending: bytearray) -> list[str]:
+    """Complete lines from a pipe until `wanted` arrived, EOF, or the deadline."""
+    lines: list[str] = []
+    while len(lines) < wanted and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        pending.extend(chunk)
+        *complete, rest = pending.split(b"\n")
+        lines += [line.decode() for line in complete]
+        pending[:] = rest
+    return lines
+
+
+def kill_writer_after(path: Path, round_no: int, turns: int, delay_s: float) -> list[tuple[int, int, int, int]]:
+    """Run the writer, SIGKILL it `delay_s` after `turns` turns were reported; return every turn it reported."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(round_no)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    fd = proc.stdout.fileno()
+    pending = bytearray()
+    try:
+        lines = read_lines(fd, turns, time.monotonic() + 15, pending)
+        assert len(lines) >= turns, f"writer stopped early: {proc.stderr.read().decode()[-2000:]}"
+        threading.Event().wait(delay_s)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        lines += read_lines(fd, 10**9, time.monotonic() + 5, pending)  # whatever it reported before dying
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, "the writer must still have been running when killed"
+    reported = [tuple(int(part) for part in line.split()) for line in lines]
+    return [(s, r, u, a) for s, r, u, a in reported]
+
+
+def test_kill_9_never_loses_a_reported_turn_nor_leaves_half_a_turn(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "ledger.sqlite3"
+    all_reported: list[tuple[int, int, int, int]] = []
+    for round_no, (turns, delay_s) in enumerate(KILL_POINTS):
+        reported = kill_writer_after(path, round_no, turns, delay_s)
+        all_reported += reported
+        with Ledger.open(path) as ledger:  # reopening replays the WAL the killed writer left behind
+            assert ledger.integrity_check() == "ok"
+            assert ledger.journal_mode() == "wal"
+            request_ids = {r.id for r in ledger.recent_requests(limit=1_000_000)}
+            sessions = {s.id: {m.id: m for m in ledger.messages(s.id)} for s in ledger.list_sessions()}
+            for session_id, request_id, user_id, answer_id in all_reported:
+                assert request_id in request_ids
+                messages = sessions[session_id]
+                assert messages[user_id].role == "user"
+                assert messages[answer_id].role == "assistant"
+                assert messages[answer_id].meta["n"] == int(messages[user_id].content.split()[1])
+            for session in ledger.list_sessions():
+                roles = [m.role for m in sessions[session.id].values()]
+                assert roles == ["user", "assistant"] * (len(roles) // 2), "a turn was half written"
+                # At most one turn committed after the last report (killed between commit and print).
+                reported_here = sum(1 for s, *_ in all_reported if s == session.id)
+                assert reported_here <= len(roles) // 2 <= reported_here + 1

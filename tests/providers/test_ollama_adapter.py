@@ -1,0 +1,396 @@
+"""OllamaAdapter against the Ollama emulator over real loopback HTTP, including every fault of the contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from providers.adapters.ollama import OllamaAdapter
+from providers.base import AdapterOptions, ChatChunk, ChatRequest, Message
+from providers.emulators.faults import FAULT_HEADER, FaultPlan
+from providers.emulators.ollama_state import OllamaState
+from providers.emulators.registry import start_emulator
+from providers.emulators.server import EmulatorServer
+from providers.emulators.text import Pace
+from providers.errors import (
+    AuthFailedError,
+    BadRequestError,
+    ContextTooLongError,
+    OverloadedError,
+    ProtocolError,
+    ProviderError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    ServerError,
+    StreamBrokenError,
+    UnreachableError,
+)
+from providers.http import make_client
+
+HELLO = ChatRequest(model="llama3.2:1b", messages=(Message("user", "Say hello to the lab."),))
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[EmulatorServer]:
+    """One emulator for the tests that do not care about model state; faults come per request (header)."""
+    server = start_emulator("ollama")
+    yield server
+    server.stop()
+
+
+def ollama(server: EmulatorServer, client: httpx.AsyncClient, timeout_s: float = 5.0,
+           headers: dict[str, str] | None = None) -> OllamaAdapter:
+    options = AdapterOptions(name="lab-ollama", base_url=server.url, kind="ollama", timeout_s=timeout_s,
+                             headers=headers or {})
+    return OllamaAdapter(options, client)
+
+
+def faulty(server: EmulatorServer, client: httpx.AsyncClient, fault: str, timeout_s: float = 0.5) -> OllamaAdapter:
+    return ollama(server, client, timeout_s, headers={FAULT_HEADER: fault})
+
+
+def state_of(server: EmulatorServer) -> OllamaState:
+    state: OllamaState = server.app.state.ollama
+    return state
+
+
+async def drain(stream: AsyncIterator[ChatChunk]) -> tuple[list[ChatChunk], ProviderError | None]:
+    """Every chunk until the end or the first error (returned, not raised)."""
+    chunks: list[ChatChunk] = []
+    try:
+        async for chunk in stream:
+            chunks.append(chunk)
+    except ProviderError as exc:
+        return chunks, exc
+    return chunks, None
+
+
+async def eventually(condition: Callable[[], bool], within_s: float = 2.0) -> bool:
+    for _ in range(int(within_s / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return condition()
+
+
+async def test_health_reports_version_loaded_models_and_vram(emulator: Any, client: httpx.AsyncClient) -> None:
+    adapter = ollama(emulator("ollama"), client)
+    await adapter.load("llama3.2:1b")
+    health = await adapter.health()
+    assert health.status == "up"
+    assert health.version == "0.12.6"
+    assert health.models_loaded == ("llama3.2:1b",)
+    assert health.vram_used_bytes is not None and health.vram_used_bytes > 1_321_098_329
+    assert health.latency_ms is not None and health.latency_ms > 0
+
+
+async def test_health_is_down_without_raising_when_nothing_listens(emulator: Any, client: httpx.AsyncClient) -> None:
+    health = await ollama(emulator("ollama", faults="refuse"), client).health()
+    assert health.status == "down"
+    assert "ConnectError" in health.detail
+
+
+async def test_health_is_degraded_when_the_queue_is_full(emulator: Any, client: httpx.AsyncClient) -> None:
+    health = await ollama(emulator("ollama", faults="503"), client).health()
+    assert health.status == "degraded"
+    assert "server busy" in health.detail
+
+
+async def test_list_models_merges_installed_with_loaded_state(emulator: Any, client: httpx.AsyncClient) -> None:
+    adapter = ollama(emulator("ollama"), client)
+    await adapter.load("qwen2.5:7b", keep_alive=-1)
+    models = {m.name: m for m in await adapter.list_models()}
+    assert set(models) == {"llama3.2:1b", "qwen2.5:7b", "mistral:7b", "nomic-embed-text:latest"}
+    qwen = models["qwen2.5:7b"]
+    assert qwen.loaded and qwen.size_vram_bytes and qwen.size_vram_bytes > qwen.size_bytes  # weights + KV cache
+    assert qwen.expires_at is not None and int(qwen.expires_at[:4]) > 2200  # keep_alive -1: until unloaded
+    assert (qwen.quantization, qwen.parameter_size, qwen.family) == ("Q4_K_M", "7.6B", "qwen2")
+    assert not models["llama3.2:1b"].loaded
+    assert models["llama3.2:1b"].context_length == 131072
+    assert models["nomic-embed-text:latest"].kind == "embed"
+    assert models["mistral:7b"].kind == "chat"
+
+
+async def test_show_returns_the_details_view(shared: EmulatorServer, client: httpx.AsyncClient) -> None:
+    details = await ollama(shared, client).show("llama3.2:1b")
+    assert details.context_length == 131072
+    assert details.capabilities == ("completion", "tools")
+    assert details.quantization == "Q8_0"
+    assert "FROM " in details.modelfile and details.template.startswith("<|start_header_id|>")
+    assert "stop" in details.parameters
+    assert details.model_info["general.architecture"] == "llama"
+
+
+async def test_chat_stream_yields_text_then_finish_usage_and_timings(shared: EmulatorServer,
+                                                                     client: httpx.AsyncClient) -> None:
+    adapter = ollama(shared, client)
+    chunks, error = await drain(adapter.chat_stream(HELLO))
+    assert error is None
+    text = "".join(c.text for c in chunks)
+    final = chunks[-1]
+    assert final.finish_reason == "stop"
+    assert final.usage is not None and final.usage.completion_tokens == 24 == len([c for c in chunks if c.text])
+    assert final.usage.prompt_tokens > 0
+    assert final.timings is not None and final.timings.completion_ms and final.timings.completion_ms > 0
+    assert final.timings.tokens_per_s is not None and final.timings.tokens_per_s > 0
+    whole = await adapter.chat(HELLO)
+    assert whole.text == text  # same prompt and seed: the same answer streamed or not
+    assert whole.usage == final.usage and whole.finish_reason == "stop"
+
+
+async def test_chat_sends_num_predict_stop_and_seed(shared: EmulatorServer, client: httpx.AsyncClient) -> None:
+    adapter = ollama(shared, client)
+    short = await adapter.chat(ChatRequest(model="llama3.2:1b", messages=HELLO.messages, max_tokens=5))
+    assert short.finish_reason == "length" and short.usage is not None and short.usage.completion_tokens == 5
+    full = await adapter.chat(HELLO)
+    stop_word = full.text.split()[3]
+    stopped = await adapter.chat(ChatRequest(model="llama3.2:1b", messages=HELLO.messages, stop=(stop_word,)))
+    assert stop_word not in stopped.text and full.text.startswith(stopped.text)
+    reseeded = await adapter.chat(ChatRequest(model="llama3.2:1b", messages=HELLO.messages, seed=7))
+    assert reseeded.text != full.text
+
+
+async def test_assistant_prefix_goes_out_as_a_trailing_assistant_message(shared: EmulatorServer,
+                                                                          client: httpx.AsyncClient) -> None:
+    adapter = ollama(shared, client)
+    plain = await adapter.chat(HELLO)
+    continued = await adapter.chat(ChatRequest(model="llama3.2:1b", messages=HELLO.messages,
+                                               assistant_prefix="Hello lab, the"))
+    assert plain.usage is not None and continued.usage is not None
+    # The emulator counts 4 template tokens per message plus the words: one more message of three words.
+    assert continued.usage.prompt_tokens == plain.usage.prompt_tokens + 4 + 3
+
+
+async def test_closing_a_chat_stream_closes_the_http_stream(emulator: Any, client: httpx.AsyncClient) -> None:
+    server = emulator("ollama", pace=Pace(tokens_per_s=30))
+    stream = ollama(server, client).chat_stream(HELLO)
+    first = [await anext(stream), await anext(stream)]
+    await stream.aclose()
+    assert all(c.text for c in first)
+    assert await eventually(lambda: state_of(server).cancelled["chat"] == 1)
+
+
+async def test_pull_reports_one_monotonic_fraction_and_installs_the_model(emulator: Any,
+                                                                          client: httpx.AsyncClient) -> None:
+    adapter = ollama(emulator("ollama"), client)
+    steps = [progress async for progress in adapter.pull("gemma2:2b")]
+    fractions = [p.fraction for p in steps if p.fraction is not None]
+    assert fractions == sorted(fractions)
+    assert len([f for f in fractions if 0 < f < 1]) >= 10
+    assert steps[0].status == "pulling manifest" and steps[0].fraction is None
+    assert steps[-1].done and steps[-1].fraction == 1.0 and steps[-1].status == "success"
+    assert steps[-1].total_bytes == steps[-1].completed_bytes == 1_629_518_495
+    catalog = {m.name: m for m in await adapter.list_models()}
+    assert catalog["gemma2:2b"].quantization == "Q4_0"
+
+
+async def test_pull_of_a_name_outside_the_library_still_installs(emulator: Any, client: httpx.AsyncClient) -> None:
+    adapter = ollama(emulator("ollama"), client)
+    last = [p async for p in adapter.pull("acme-coder:13b")][-1]
+    assert last.done
+    catalog = {m.name: m for m in await adapter.list_models()}
+    assert catalog["acme-coder:13b"].parameter_size == "13.0B"
+    assert 7e9 < (catalog["acme-coder:13b"].size_bytes or 0) < 9e9
+
+
+async def test_closing_a_pull_midway_cancels_it(emulator: Any, client: httpx.AsyncClient) -> None:
+    server = emulator("ollama")
+    adapter = ollama(server, client)
+    pull = adapter.pull("llama3.1:8b")
+    seen = 0.0
+    for _ in range(100):
+        progress = await anext(pull)
+        seen = progress.fraction or 0.0
+        if seen > 0.2:
+            break
+    await pull.aclose()
+    assert 0.2 < seen < 1.0
+    state = state_of(server)
+    assert await eventually(lambda: state.cancelled["pull"] == 1 and state.active_pulls == 0)
+    await asyncio.sleep(0.6)  # longer than a whole pull: nothing finishes in the background
+    assert "llama3.1:8b" not in {m.name for m in await adapter.list_models()}
+
+
+async def test_delete_removes_the_model(emulator: Any, client: httpx.AsyncClient) -> None:
+    adapter = ollama(emulator("ollama"), client)
+    await adapter.delete("mistral:7b")
+    assert "mistral:7b" not in {m.name for m in await adapter.list_models()}
+
+
+async def test_delete_of_a_missing_model_is_a_bad_request(emulator: Any, client: httpx.AsyncClient) -> None:
+    with pytest.raises(BadRequestError, match="not found") as caught:
+        await ollama(emulator("ollama"), client).delete("no-such-model:1b")
+    assert caught.value.status == 404
+
+
+async def test_copy_adds_a_second_name(emulator: Any, client: httpx.AsyncClient) -> None:
+    adapter = ollama(emulator("ollama"), client)
+    await adapter.copy("llama3.2:1b", "llama-backup")
+    names = {m.name: m for m in await adapter.list_models()}
+    assert names["llama-backup:latest"].size_bytes == names["llama3.2:1b"].size_bytes
+
+
+async def test_load_then_unload_changes_the_loaded_state(emulator: Any, client: httpx.AsyncClient) -> None:
+    adapter = ollama(emulator("ollama"), client)
+    await adapter.load("mistral:7b")
+    assert {m.name for m in await adapter.list_models() if m.loaded} == {"mistral:7b"}
+    await adapter.unload("mistral:7b")
+    assert not [m for m in await adapter.list_models() if m.loaded]
+    assert (await adapter.health()).models_loaded == ()
+
+
+async def test_embed_returns_one_unit_vector_per_input(shared: EmulatorServer, client: httpx.AsyncClient) -> None:
+    adapter = ollama(shared, client)
+    first, second = await adapter.embed("nomic-embed-text", ["a lab note", "another note"])
+    assert len(first) == len(second) == 768
+    assert math.isclose(sum(x * x for x in first), 1.0, rel_tol=1e-4)
+    assert first != second
+    assert (await adapter.embed("nomic-embed-text", ["a lab note"]))[0] == first
+
+
+async def test_describe_call_shows_the_exact_request(client: httpx.AsyncClient) -> None:
+    adapter = OllamaAdapter(AdapterOptions("lab", "http://127.0.0.1:11434/", "ollama"), client)
+    assert adapter.describe_call("delete", "llama3.2:1b") == (
+        'DELETE http://127.0.0.1:11434/api/delete {"model": "llama3.2:1b"}')
+    assert adapter.describe_call("unload", "qwen2.5:7b") == (
+        'POST http://127.0.0.1:11434/api/generate {"model": "qwen2.5:7b", "keep_alive": 0}')
+    assert adapter.describe_call("pull", "gemma2:2b") == 'POST http://127.0.0.1:11434/api/pull {"model": "gemma2:2b"}'
+
+
+STREAM_FAULTS = [
+    ("refuse", UnreachableError),
+    ("stall_first:3", ProviderTimeoutError),
+    ("stall_mid:3", StreamBrokenError),
+    ("cut", StreamBrokenError),
+    ("truncate", StreamBrokenError),
+    ("malformed", StreamBrokenError),
+    ("429:2", RateLimitedError),
+    ("500", ServerError),
+    ("503", OverloadedError),
+    ("529", OverloadedError),
+    ("402", QuotaExhaustedError),
+    ("401", AuthFailedError),
+    ("context", ContextTooLongError),
+]
+
+
+@pytest.mark.parametrize(("fault", "expected"), STREAM_FAULTS, ids=[f for f, _ in STREAM_FAULTS])
+async def test_chat_stream_fault_maps_to_the_taxonomy(emulator: Any, shared: EmulatorServer,
+                                                      client: httpx.AsyncClient, fault: str,
+                                                      expected: type[ProviderError]) -> None:
+    # `refuse` needs a server of its own that stops listening; the others strike per request.
+    adapter = ollama(emulator("ollama", faults=fault), client) if fault == "refuse" else faulty(shared, client, fault)
+    chunks, error = await drain(adapter.chat_stream(HELLO))
+    assert type(error) is expected, error
+    text = "".join(c.text for c in chunks)
+    if isinstance(error, StreamBrokenError):
+        assert text and error.partial == text
+        cause = ProviderTimeoutError if fault.startswith("stall") else ProtocolError
+        assert isinstance(error.cause, cause)
+    else:
+        assert not chunks
+    if isinstance(error, RateLimitedError):
+        assert error.retry_after == 2.0
+    if fault.startswith("stall_first"):
+        assert isinstance(error, ProviderTimeoutError) and error.phase == "ttft"
+    if fault.startswith("stall_mid"):
+        assert isinstance(error, StreamBrokenError) and isinstance(error.cause, ProviderTimeoutError)
+        assert error.cause.phase == "idle"
+
+
+@pytest.mark.parametrize(("fault", "expected"), [
+    ("cut", ProtocolError), ("truncate", ProtocolError), ("malformed", ProtocolError), ("503", OverloadedError),
+    ("context", ContextTooLongError), ("stall_first:3", ProviderTimeoutError),
+])
+async def test_non_streaming_chat_fault_maps_to_the_taxonomy(shared: EmulatorServer, client: httpx.AsyncClient,
+                                                             fault: str, expected: type[ProviderError]) -> None:
+    with pytest.raises(expected):
+        await faulty(shared, client, fault).chat(HELLO)
+
+
+@pytest.mark.parametrize("fault", ["cut", "truncate", "malformed"])
+async def test_broken_catalog_bodies_are_protocol_errors(shared: EmulatorServer, client: httpx.AsyncClient,
+                                                         fault: str) -> None:
+    with pytest.raises(ProtocolError):
+        await faulty(shared, client, fault).list_models()
+
+
+async def test_pull_stream_cut_short_is_an_error_and_installs_nothing(emulator: Any,
+                                                                      client: httpx.AsyncClient) -> None:
+    server = emulator("ollama", faults="truncate")
+    adapter = ollama(server, client)
+    with pytest.raises(ProtocolError, match="without status success"):
+        _ = [p async for p in adapter.pull("gemma2:2b")]
+    assert state_of(server).find("gemma2:2b") is None
+
+
+def piece(text: str) -> dict[str, Any]:
+    return {"model": "llama3.2:1b", "created_at": "2025-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": text}, "done": False}
+
+
+TRANSCRIPTS: dict[str, list[dict[str, Any]]] = {
+    "error-after-text": [piece("Hello"), piece(" lab"), {"error": "llama runner crashed"}],
+    "error-first": [{"error": "input length exceeds the context length"}],
+    "pull-unknown": [{"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}],
+}
+
+
+@pytest.fixture(scope="module")
+def replayer() -> Iterator[EmulatorServer]:
+    """Replays NDJSON shapes the emulator never produces; the `x-transcript` header picks one."""
+
+    async def replay(request: Request) -> StreamingResponse:
+        lines = TRANSCRIPTS[request.headers["x-transcript"]]
+
+        async def body() -> AsyncIterator[bytes]:
+            for line in lines:
+                yield json.dumps(line).encode() + b"\n"
+
+        return StreamingResponse(body(), media_type="application/x-ndjson")
+
+    app = Starlette(routes=[Route("/api/chat", replay, methods=["POST"]), Route("/api/pull", replay, methods=["POST"])])
+    server = EmulatorServer(app=app, plan=FaultPlan()).start()
+    yield server
+    server.stop()
+
+
+def replaying(server: EmulatorServer, client: httpx.AsyncClient, transcript: str) -> OllamaAdapter:
+    return ollama(server, client, headers={"x-transcript": transcript})
+
+
+async def test_an_error_line_mid_stream_is_an_error_not_text(replayer: EmulatorServer,
+                                                             client: httpx.AsyncClient) -> None:
+    chunks, error = await drain(replaying(replayer, client, "error-after-text").chat_stream(HELLO))
+    assert isinstance(error, StreamBrokenError) and error.partial == "Hello lab"
+    assert isinstance(error.cause, ServerError) and "llama runner crashed" in error.cause.message
+    assert "crashed" not in "".join(c.text for c in chunks)
+
+
+async def test_an_error_line_before_any_text_is_raised_as_is(replayer: EmulatorServer,
+                                                             client: httpx.AsyncClient) -> None:
+    _, error = await drain(replaying(replayer, client, "error-first").chat_stream(HELLO))
+    assert isinstance(error, ContextTooLongError)
+
+
+async def test_a_pull_of_a_name_the_registry_lacks_is_a_bad_request(replayer: EmulatorServer,
+                                                                    client: httpx.AsyncClient) -> None:
+    with pytest.raises(BadRequestError, match="not in the registry"):
+        _ = [p async for p in replaying(replayer, client, "pull-unknown").pull("nope:1b")]

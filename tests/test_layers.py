@@ -1,0 +1,44 @@
+"""The core never imports the UI: providers/ and config/ load without textual (and never import rich themselves)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_core_imports_pull_in_no_ui_library() -> None:
+    # rich may still appear: httpx imports it for its own command line when it is installed.
+    code = (
+        "import sys, importlib, pkgutil\n"
+        "import providers, config\n"
+        "for pkg in (providers, config):\n"
+        "    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        importlib.import_module(info.name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'console'))\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
+                            timeout=120)
+    assert result.stdout.strip() == ""
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_imports_flow_console_to_providers_to_config_only() -> None:
+    for path in (ROOT / "providers").rglob("*.py"):
+        assert not _imports(path) & {"console", "textual", "rich"}, path
+    for path in (ROOT / "config").rglob("*.py"):
+        assert not _imports(path) & {"console", "providers", "textual", "rich"}, path
