@@ -215,7 +215,7 @@ async def test_a_key_the_provider_cannot_do_says_why_and_changes_nothing(lab_dec
         await started(pilot, pane)
         select(pane, "cloud", "gpt-4o")
         await pilot.press("ctrl+d", "u", "w", "s")
-        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: "gpt-4o is a chat model" in notes(app), what="the refusals")
         assert not isinstance(app.screen, ConfirmDialog)
         assert "cloud (openai) cannot delete models" in notes(app)
         assert "cloud (openai) cannot unload models" in notes(app)
@@ -297,8 +297,8 @@ async def test_d_opens_the_details_with_ollama_modelfile_and_context(lab_deck: D
         screen = app.screen
         assert screen.sheet is not None and screen.sheet.ollama is not None
         assert "FROM" in screen.sheet.ollama.modelfile
-        await pilot.pause(0.05)
-        assert "context_length  32768" in str(screen.query_one("#details-facts").render())
+        await wait_until(pilot, lambda: "context_length  32768" in str(screen.query_one("#details-facts").render()),
+                         what="the facts to render")
         await pilot.press("escape")
         assert not isinstance(app.screen, ModelDetailsScreen)
         select(pane, "box-vllm", "meta-llama/Llama-3.1-8B-Instruct")
