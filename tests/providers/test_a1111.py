@@ -121,10 +121,10 @@ async def test_samplers_and_unknown_sampler(emulator: EmulatorFactory, client: h
 
 
 async def test_interrupt_stops_a_running_job_early(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
-    adapter = adapter_for(emulator("a1111", pace=Pace(tokens_per_s=50)).url, client)  # 300 steps = 6 s
+    adapter = adapter_for(emulator("a1111", pace=Pace(tokens_per_s=25)).url, client)  # 150 steps = 6 s
     started = asyncio.Event()
     job = asyncio.create_task(adapter.generate_image(
-        ImageRequest("long", width=64, height=64, steps=300), lambda p: started.set() if p.fraction > 0 else None))
+        ImageRequest("long", width=64, height=64, steps=150), lambda p: started.set() if p.fraction > 0 else None))
     t0 = time.perf_counter()
     await asyncio.wait_for(started.wait(), 3.0)
     await adapter.interrupt()
