@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
@@ -14,6 +16,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("provider", "Provider"), ("model", "Model"), ("kind", "Kind"), ("size", "Size"), ("quant", "Quant"),
     ("context", "Context"), ("loaded", "Loaded"), ("price", "$/Mtok in/out"),
 )
+NARROW_LABELS = {"context": "Ctx", "loaded": "Ld", "price": "$/M in/out"}
+"""Shorter headings when the table does not fit its width (80 columns over SSH)."""
+MIN_MODEL_WIDTH = 12
+"""A model name is cut with an ellipsis, never below this many cells; `d` shows it whole."""
+SCROLLBAR_ROOM = 2
+MODEL_COLUMN = 1
 
 
 def human_bytes(size: int | None) -> str:
@@ -73,9 +81,45 @@ class ModelRow:
                 human_context(self.context_length), "●" if self.loaded else "",
                 human_price(self.input_usd_per_mtok, self.output_usd_per_mtok))
 
+    def display_cells(self) -> tuple[str | Text, ...]:
+        """The cells as the table draws them: names a backend chose are plain text (never markup), cut with `…`."""
+        return tuple(Text(cell, no_wrap=True, overflow="ellipsis") if index in _PLAIN_COLUMNS else cell
+                     for index, cell in enumerate(self.cells()))
+
     def matches(self, needle: str) -> bool:
         haystack = f"{self.provider} {self.name} {self.kind} {self.quantization or ''}".lower()
         return needle in haystack
+
+
+_PLAIN_COLUMNS = frozenset({0, MODEL_COLUMN, 4})
+"""Provider, model and quantization: text from config or a backend, which may hold `[` and must not be markup."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnFit:
+    """How the columns share the table's width: natural widths, or short headings and a capped model column."""
+
+    narrow: bool = False
+    model_width: int | None = None
+
+    @classmethod
+    def for_width(cls, width: int, rows: Iterable[ModelRow]) -> ColumnFit:
+        cells = [row.cells() for row in rows]
+
+        def widest(index: int, label: str) -> int:
+            return max([cell_len(label), *(cell_len(row[index]) for row in cells)]) + 2  # one cell of padding a side
+
+        longest_model = widest(MODEL_COLUMN, COLUMNS[MODEL_COLUMN][1])
+        natural = sum(widest(index, label) for index, (_, label) in enumerate(COLUMNS)) + SCROLLBAR_ROOM
+        if width <= 0 or natural <= width:
+            return cls()
+        others = sum(widest(index, NARROW_LABELS.get(key, label))
+                     for index, (key, label) in enumerate(COLUMNS) if index != MODEL_COLUMN)
+        room = width - others - SCROLLBAR_ROOM - 2
+        return cls(narrow=True, model_width=None if room + 2 >= longest_model else max(MIN_MODEL_WIDTH, room))
+
+    def label(self, key: str, label: str) -> str:
+        return NARROW_LABELS.get(key, label) if self.narrow else label
 
 
 def _none_last(value: float | None) -> tuple[bool, float]:
@@ -124,10 +168,32 @@ class ModelTable(DataTable[str]):
         """Every known row, shown or filtered out."""
         self.row_filter = RowFilter()
         self.sort_index = 0
+        self.fit = ColumnFit()
 
     def on_mount(self) -> None:
+        self._add_columns()
+
+    def on_resize(self) -> None:
+        self.refit()
+
+    def _add_columns(self) -> None:
         for key, label in COLUMNS:
-            self.add_column(label, key=key)
+            width = self.fit.model_width if key == "model" else None
+            self.add_column(self.fit.label(key, label), key=key, width=width)
+
+    def refit(self) -> None:
+        """Share the width again; the table is rebuilt only when the fit changes (a resize, a much longer name)."""
+        fit = ColumnFit.for_width(self.size.width, self.rows_by_key.values())
+        if fit == self.fit:
+            return
+        keep = self.selected
+        self.fit = fit
+        self.clear(columns=True)
+        self._add_columns()
+        for row in self.rows_by_key.values():
+            if self.row_filter.keeps(row):
+                self.add_row(*row.display_cells(), key=row.key)
+        self.resort(keep)
 
     @property
     def sort_name(self) -> str:
@@ -155,6 +221,7 @@ class ModelTable(DataTable[str]):
             added |= self._put(row)
         if added:
             self.resort()
+        self.refit()
 
     def forget(self, key: str) -> None:
         self.rows_by_key.pop(key, None)
@@ -171,11 +238,11 @@ class ModelTable(DataTable[str]):
                 self.remove_row(row.key)
             return False
         if not visible:
-            self.add_row(*row.cells(), key=row.key)
+            self.add_row(*row.display_cells(), key=row.key)
             return True
         if previous != row:
-            for (column, _), old_cell, new_cell in zip(COLUMNS, previous.cells() if previous else (), row.cells(),
-                                                       strict=False):
+            old_cells = previous.display_cells() if previous else ()
+            for (column, _), old_cell, new_cell in zip(COLUMNS, old_cells, row.display_cells(), strict=False):
                 if old_cell != new_cell:
                     self.update_cell(row.key, column, new_cell)
         return False

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import keyring
 import pytest
+from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Button
 
 from config.throwaway_keyring import use_throwaway_keyring
 from console.panes.models import ModelsPane
-from console.panes.models_table import ModelRow
+from console.panes.models_table import MIN_MODEL_WIDTH, ColumnFit, ModelRow
 from console.screens.confirm import ConfirmDialog
 from console.screens.model_details import ModelDetailsScreen
 from console.screens.pull_dialog import PullDialog
@@ -90,6 +91,46 @@ async def test_catalog_lists_models_of_every_provider_with_size_quant_context_an
         await wait_until(pilot, lambda: "box-vllm" in pane.catalog_errors, what="the catalog error")
         assert key("box-vllm", "meta-llama/Llama-3.1-8B-Instruct") in pane.table.rows
         assert "box-vllm: " in str(pane.query_one("#models-status").render())
+
+
+async def test_at_80_columns_every_column_fits_and_long_names_are_cut_until_the_terminal_widens(
+        lab_deck: Deck) -> None:
+    pane = ModelsPane(lab_deck)
+    app = PaneApp(lab_deck, pane)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, pane)
+        await pilot.pause()
+        table = pane.table
+        assert table.fit.narrow and table.fit.model_width is not None
+        assert table.virtual_size.width <= table.size.width, "no sideways scrolling at 80 columns"
+        assert [str(column.label) for column in table.columns.values()][-3:] == ["Ctx", "Ld", "$/M in/out"]
+        long_name = "meta-llama/Llama-3.1-8B-Instruct"
+        assert len(long_name) > table.fit.model_width
+        select(pane, "box-vllm", long_name)
+        assert table.selected is not None and table.selected.name == long_name, "the row keeps the whole name"
+
+        await pilot.resize_terminal(200, 40)
+        await wait_until(pilot, lambda: not table.fit.narrow, what="the wide layout")
+        assert [str(column.label) for column in table.columns.values()][-3:] == ["Context", "Loaded", "$/Mtok in/out"]
+        assert table.columns["model"].auto_width
+        assert table.selected is not None and table.selected.name == long_name, "the cursor stays on its model"
+
+
+def test_names_from_a_backend_are_never_read_as_markup() -> None:
+    row = ModelRow("p[x]", "evil [bold]model[/bold] [31e35c80fc]", "chat", None, "[q]", None, False, None, None)
+    cells = row.display_cells()
+    assert [cell.plain for cell in cells if isinstance(cell, Text)] == [
+        "p[x]", "evil [bold]model[/bold] [31e35c80fc]", "[q]"]
+
+
+def test_the_fit_caps_only_the_model_column_and_never_below_its_minimum() -> None:
+    rows = [ModelRow("local-ollama", "x" * 60, "chat", 10**9, "Q4_K_M", 32768, True, 0.15, 0.6)]
+    assert ColumnFit.for_width(200, rows) == ColumnFit()
+    narrow = ColumnFit.for_width(80, rows)
+    assert narrow.narrow and narrow.model_width is not None and MIN_MODEL_WIDTH <= narrow.model_width < 60
+    assert ColumnFit.for_width(30, rows).model_width == MIN_MODEL_WIDTH
+    short = [ModelRow("p", "m", "chat", None, None, None, False, None, None)]
+    assert ColumnFit.for_width(80, short) == ColumnFit()
 
 
 async def test_filter_is_a_substring_and_bang_inverts_it_and_o_cycles_the_sort(lab_deck: Deck) -> None:
