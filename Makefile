@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+STAMP_BENCH := $(VENV)/.installed-bench
 
 .PHONY: demo test lint bench screenshots clean
 
@@ -29,7 +30,12 @@ test: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP_TEST)
+$(STAMP_BENCH): pyproject.toml | $(STAMP_TEST)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# Speed, not behaviour: router overhead against bare httpx and litellm.Router, stream relay, start-up.
+bench: $(STAMP_BENCH)
 	$(BIN)/python bench/router_overhead.py
 	$(BIN)/python bench/stream_relay.py
 	$(BIN)/python bench/startup.py

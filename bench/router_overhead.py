@@ -1,5 +1,8 @@
 """Per-call overhead of routing: bare httpx vs llmdeck's router vs litellm.Router, same loopback emulator, one run.
 
+Bare httpx and our router take turns call by call (rotating who goes first), so a busy moment on the machine costs
+both alike; litellm.Router, whose overhead is in milliseconds, is timed after them.
+
 Prints p50/p99 latency per way, the overhead over bare httpx, and how many times more overhead LiteLLM adds.
 Run: `.venv/bin/python bench/router_overhead.py [--calls N]` (LiteLLM comes with `pip install -e '.[bench]'`).
 """
@@ -32,14 +35,19 @@ MESSAGES = [{"role": "user", "content": "Say hello."}]
 Call = Callable[[], Awaitable[object]]
 
 
-async def timed(call: Call, calls: int, warmup: int = 20) -> list[float]:
+async def interleaved(calls: dict[str, Call], rounds: int, warmup: int = 20) -> dict[str, list[float]]:
+    """Time every way once per round, in a rotating order, so that drift on a shared machine hits all ways alike."""
+    ways = list(calls)
     for _ in range(warmup):
-        await call()
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - started) * 1000.0)
+        for way in ways:
+            await calls[way]()
+    samples: dict[str, list[float]] = {way: [] for way in ways}
+    for round_index in range(rounds):
+        shift = round_index % len(ways)
+        for way in ways[shift:] + ways[:shift]:
+            started = time.perf_counter()
+            await calls[way]()
+            samples[way].append((time.perf_counter() - started) * 1000.0)
     return samples
 
 
@@ -121,12 +129,12 @@ async def main(calls: int) -> None:
         ways: dict[str, tuple[Call, Call]] = {"bare httpx": bare_calls(client, url),
                                               "llmdeck router": router_calls(client, url)}
         lite = litellm_calls(url)
-        if lite is not None:
-            ways["litellm.Router"] = lite
-        results: dict[str, dict[str, list[float]]] = {"non-streaming": {}, "streaming": {}}
-        for index, label in enumerate(results):
-            for way, pair in ways.items():
-                results[label][way] = await timed(pair[index], calls)
+        results: dict[str, dict[str, list[float]]] = {}
+        for index, label in enumerate(("non-streaming", "streaming")):
+            results[label] = await interleaved({way: pair[index] for way, pair in ways.items()}, calls)
+            if lite is not None:
+                # Apart: LiteLLM leaves logging tasks running after each call, which would slow whoever came next.
+                results[label] |= await interleaved({"litellm.Router": lite[index]}, calls)
         await client.aclose()
     print(f"# router overhead — {calls} calls per way, {platform.machine()} {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}\n")

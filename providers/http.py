@@ -194,7 +194,7 @@ async def request_json(client: httpx.AsyncClient, method: str, url: str, *, prov
     content_type = response.headers.get("content-type", "")
     if content_type and "json" not in content_type and not content_type.startswith("text/plain"):
         raise ProtocolError(f"expected JSON, got content type {content_type!r}", provider=provider)
-    return parse_json(response.content, provider, f"{method} {httpx.URL(url).path}")
+    return parse_json(response.content, provider, f"{method} {response.url.path}")  # the URL httpx already parsed
 
 
 async def send(client: httpx.AsyncClient, method: str, url: str, *, provider: str | None,
