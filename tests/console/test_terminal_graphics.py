@@ -45,6 +45,22 @@ def test_auto_on_a_local_tty_probes_and_uses_what_was_detected() -> None:
     assert preview_protocol("auto", LOCAL, detected="none") == "halfblock"
 
 
+@pytest.mark.parametrize("environ", [
+    {"TERM": "xterm-256color", "KITTY_WINDOW_ID": "1"}, {"TERM": "xterm-256color", "TERM_PROGRAM": "WezTerm"},
+    {"TERM": "xterm-ghostty"}, {"TERM": "foot"}, {"TERM": "xterm-256color", "KONSOLE_VERSION": "240202"},
+])
+def test_auto_probes_terminals_known_to_draw_pictures(environ: dict[str, str]) -> None:
+    assert should_probe("auto", environ, stdout_is_tty=True)
+
+
+def test_auto_on_a_plain_terminal_skips_the_probe_unless_a_protocol_is_named() -> None:
+    plain = {"TERM": "xterm-256color", "TERM_PROGRAM": "Apple_Terminal"}
+    assert not should_probe("auto", plain, stdout_is_tty=True)
+    assert preview_protocol("auto", plain, detected=terminal_graphics.detected()) == "halfblock"
+    for setting in ("kitty", "sixel", "iterm2"):
+        assert should_probe(setting, plain, stdout_is_tty=True)
+
+
 def test_a_forced_protocol_applies_only_where_graphics_were_detected() -> None:
     assert preview_protocol("kitty", LOCAL, detected="sixel") == "kitty"
     assert preview_protocol("sixel", LOCAL, detected="kitty") == "sixel"
