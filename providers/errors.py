@@ -143,6 +143,14 @@ class BadRequestError(ProviderError):
     kind = "bad_request"
 
 
+class NotFoundError(BadRequestError):
+    """The model (or endpoint) is not on this provider. Wrong here, but another hop may have it: the router falls
+    back, and the breaker does not count it, since it says nothing about the provider's health."""
+
+    fallback = True
+    kind = "not_found"
+
+
 class ContentFilteredError(ProviderError):
     """A safety filter refused the request or the answer."""
 

@@ -19,6 +19,7 @@ from providers.errors import (
     BadRequestError,
     ContentFilteredError,
     ContextTooLongError,
+    NotFoundError,
     OverloadedError,
     ProtocolError,
     ProviderError,
@@ -131,6 +132,8 @@ def error_from_status(status: int, body: str, headers: Mapping[str, str], provid
         return ServerError(message, status=status, provider=provider)
     if any(marker in lowered for marker in _FILTER_MARKERS):
         return ContentFilteredError(message, status=status, provider=provider)
+    if status == 404:
+        return NotFoundError(message, status=status, provider=provider)
     return BadRequestError(message, status=status, provider=provider)
 
 
@@ -335,16 +338,19 @@ async def iter_ndjson(response: httpx.Response, provider: str | None) -> AsyncIt
             if not isinstance(obj, dict):
                 raise ProtocolError(f"NDJSON line is not an object: {line[:120]!r}", provider=provider)
             if "error" in obj and len(obj) <= 2:
-                status = 400 if _looks_client_error(str(obj["error"])) else 500
+                status = _status_of_stream_error(str(obj["error"]))
                 raise error_from_status(status, json.dumps(obj), {}, provider)
             yield obj
     except httpx.HTTPError as exc:
         raise error_from_transport(exc, provider) from None
 
 
-def _looks_client_error(message: str) -> bool:
+def _status_of_stream_error(message: str) -> int:
+    """The status a lone `{"error": …}` line in a 200 stream stands for: Ollama says it only in words."""
     lowered = message.lower()
-    return any(marker in lowered for marker in _CONTEXT_MARKERS) or "not found" in lowered
+    if "not found" in lowered:
+        return 404
+    return 400 if any(marker in lowered for marker in _CONTEXT_MARKERS) else 500
 
 
 async def guard_text_stream(stream: AsyncIterator[ChatChunk], provider: str | None) -> AsyncIterator[ChatChunk]:

@@ -11,7 +11,8 @@ from providers.base import ChatRequest, ImageRequest, Message
 from providers.deck import CatalogChanged, Deck, DeckEvent, RequestFinished
 from providers.emulators.lab import Lab
 from providers.errors import StreamBrokenError
-from providers.router import RouteFailedError
+from providers.router import RouteFailedError, Router
+from providers.routing import Route, Target
 
 HELLO = ChatRequest(model="", messages=(Message("user", "Say hello to the lab."),), max_tokens=16)
 
@@ -40,11 +41,25 @@ async def test_first_hop_failing_is_served_by_the_next_with_reasons(lab: Lab, la
 
 
 async def test_bad_request_is_not_retried_elsewhere(lab_deck: Deck) -> None:
+    no_messages = ChatRequest(model="", messages=(), max_tokens=16)  # every OpenAI-style server answers 400
     with pytest.raises(RouteFailedError) as info:
-        await lab_deck.chat("cloud/no-such-model", HELLO)
+        await lab_deck.chat("chat", no_messages)
     assert info.value.cause is not None
     assert info.value.cause.kind == "bad_request"
-    assert len([a for a in info.value.attempts if a.outcome != "skipped"]) == 1
+    assert [(a.provider, a.outcome) for a in info.value.attempts if a.outcome != "skipped"] == [("box-vllm", "error")]
+
+
+async def test_a_model_missing_on_one_hop_falls_back_to_the_next(lab_deck: Deck) -> None:
+    router = Router(lab_deck.adapters, [Route("r", (Target("cloud", "no-such-model"),
+                                                    Target("local-ollama", "llama3.2:1b")))])
+    result = await router.chat("r", HELLO)
+    assert result.served_by == Target("local-ollama", "llama3.2:1b") and result.text
+    first = result.attempts[0]
+    assert (first.provider, first.outcome, first.error_kind) == ("cloud", "error", "not_found")
+    assert router.breakers.get("cloud", "no-such-model").state == "closed", "a missing model says nothing of health"
+    with pytest.raises(RouteFailedError) as info:
+        await lab_deck.chat("cloud/no-such-model", HELLO)
+    assert info.value.cause is not None and info.value.cause.kind == "not_found"
 
 
 async def test_all_local_hops_down_falls_back_to_cloud_and_costs_money(lab: Lab, lab_deck: Deck) -> None:

@@ -26,6 +26,7 @@ from providers.errors import (
     AuthFailedError,
     BadRequestError,
     ContextTooLongError,
+    NotFoundError,
     OverloadedError,
     ProtocolError,
     ProviderError,
@@ -349,6 +350,7 @@ def piece(text: str) -> dict[str, Any]:
 TRANSCRIPTS: dict[str, list[dict[str, Any]]] = {
     "error-after-text": [piece("Hello"), piece(" lab"), {"error": "llama runner crashed"}],
     "error-first": [{"error": "input length exceeds the context length"}],
+    "model-gone": [{"error": "model 'llama3.2:1b' not found"}],
     "pull-unknown": [{"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}],
 }
 
@@ -388,6 +390,12 @@ async def test_an_error_line_before_any_text_is_raised_as_is(replayer: EmulatorS
                                                              client: httpx.AsyncClient) -> None:
     _, error = await drain(replaying(replayer, client, "error-first").chat_stream(HELLO))
     assert isinstance(error, ContextTooLongError)
+
+
+async def test_a_model_gone_mid_stream_is_not_found_which_may_fall_back(replayer: EmulatorServer,
+                                                                           client: httpx.AsyncClient) -> None:
+    _, error = await drain(replaying(replayer, client, "model-gone").chat_stream(HELLO))
+    assert isinstance(error, NotFoundError) and error.status == 404 and error.fallback
 
 
 async def test_a_pull_of_a_name_the_registry_lacks_is_a_bad_request(replayer: EmulatorServer,

@@ -13,6 +13,7 @@ from providers.errors import (
     BadRequestError,
     ContentFilteredError,
     ContextTooLongError,
+    NotFoundError,
     OverloadedError,
     ProtocolError,
     ProviderError,
@@ -58,7 +59,7 @@ async def test_first_ready_hop_serves_and_is_recorded() -> None:
 @pytest.mark.parametrize("error", [
     UnreachableError("refused"), ProviderTimeoutError("slow", phase="connect"), RateLimitedError("429"),
     OverloadedError("503"), ServerError("500"), AuthFailedError("401"), QuotaExhaustedError("402"),
-    ProtocolError("garbage"),
+    ProtocolError("garbage"), NotFoundError("model 'x' not found"),
 ])
 async def test_fallback_error_moves_to_next_hop(error: ProviderError) -> None:
     a, b = FakeAdapter("a", Script(pieces=(), error=error)), FakeAdapter("b")
