@@ -1,10 +1,11 @@
 """Per-call overhead of routing: bare httpx vs llmdeck's router vs litellm.Router, same loopback emulator, one run.
 
 Bare httpx and our router take turns call by call (rotating who goes first), so a busy moment on the machine costs
-both alike; litellm.Router, whose overhead is in milliseconds, is timed after them.
-
-Prints p50/p99 latency per way, the overhead over bare httpx, and how many times more overhead LiteLLM adds.
-Run: `.venv/bin/python bench/router_overhead.py [--calls N]` (LiteLLM comes with `pip install -e '.[bench]'`).
+both alike; litellm.Router, whose overhead is in milliseconds, is timed after them. Then bare httpx and the router run
+once more over an in-process transport with canned replies (no sockets): what remains between them there is the
+router's own CPU time. Prints p50/p99 latency per way, the overhead over bare httpx, and how many times more overhead
+LiteLLM adds. Run: `.venv/bin/python bench/router_overhead.py [--calls N]` (LiteLLM comes with
+`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
@@ -107,6 +108,37 @@ def litellm_calls(url: str) -> tuple[Call, Call] | None:
     return plain, streamed
 
 
+def canned_transport() -> httpx.MockTransport:
+    """An in-process server with fixed replies (21 chunks when streamed): no sockets, no emulator, so the
+    difference between bare httpx and the router is our code's CPU time alone, free of loopback noise."""
+    words = ["Hello", " there", ",", " friend", "."] * 4
+    chunk = {"id": "c", "object": "chat.completion.chunk", "model": MODEL}
+    events = [{**chunk, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]} for word in words]
+    events.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                   "usage": {"prompt_tokens": 5, "completion_tokens": 20, "total_tokens": 25}})
+    stream = b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events) + b"data: [DONE]\n\n"
+    whole = json.dumps({"id": "c", "object": "chat.completion", "model": MODEL, "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "".join(words)}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 20, "total_tokens": 25}}).encode()
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content).get("stream"):
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stream)
+        return httpx.Response(200, headers={"content-type": "application/json"}, content=whole)
+
+    return httpx.MockTransport(reply)
+
+
+async def cpu_only(calls: int) -> dict[str, dict[str, list[float]]]:
+    client = httpx.AsyncClient(transport=canned_transport())
+    url = "http://canned"
+    ways = {"bare httpx": bare_calls(client, url), "llmdeck router": router_calls(client, url)}
+    results = {label: await interleaved({way: pair[index] for way, pair in ways.items()}, calls)
+               for index, label in enumerate(("non-streaming, in-process", "streaming, in-process"))}
+    await client.aclose()
+    return results
+
+
 def report(label: str, samples: dict[str, list[float]]) -> list[str]:
     base = percentile(samples["bare httpx"], 50)
     lines = [f"### {label}", "", "| way | p50 ms | p99 ms | overhead p50 ms |", "|---|---|---|---|"]
@@ -136,6 +168,7 @@ async def main(calls: int) -> None:
                 # Apart: LiteLLM leaves logging tasks running after each call, which would slow whoever came next.
                 results[label] |= await interleaved({"litellm.Router": lite[index]}, calls)
         await client.aclose()
+    results |= await cpu_only(calls)
     print(f"# router overhead — {calls} calls per way, {platform.machine()} {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}\n")
     for label, samples in results.items():
