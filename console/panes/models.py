@@ -8,7 +8,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from console.panes.base import DeckPane
 from console.panes.models_dialogs import confirm_delete, confirm_pull, confirm_restart, confirm_unload
@@ -139,8 +139,15 @@ class ModelsPane(DeckPane):
             parts.append(f"filter: {table.row_filter}")
         if self.readonly:
             parts.append("read-only")
+        selected = table.selected
+        if selected is not None and table.fit.cuts(selected.name):
+            parts.append(f"▸ {selected.name}")  # the name the narrow table cut, whole
         parts += [f"{name}: {error}" for name, error in sorted(self.catalog_errors.items())]
         self.query_one("#models-status", Static).update(" · ".join(parts))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table is self.table:
+            self._show_status()
 
     # --- actions ---------------------------------------------------------------------------------------
 

@@ -118,6 +118,10 @@ class ColumnFit:
         room = width - others - SCROLLBAR_ROOM - 2
         return cls(narrow=True, model_width=None if room + 2 >= longest_model else max(MIN_MODEL_WIDTH, room))
 
+    def cuts(self, name: str) -> bool:
+        """Whether the model column is too narrow for `name` (it then ends in `…`)."""
+        return self.model_width is not None and cell_len(name) > self.model_width
+
     def label(self, key: str, label: str) -> str:
         return NARROW_LABELS.get(key, label) if self.narrow else label
 

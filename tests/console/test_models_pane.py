@@ -108,6 +108,11 @@ async def test_at_80_columns_every_column_fits_and_long_names_are_cut_until_the_
         assert len(long_name) > table.fit.model_width
         select(pane, "box-vllm", long_name)
         assert table.selected is not None and table.selected.name == long_name, "the row keeps the whole name"
+        status = pane.query_one("#models-status")
+        await wait_until(pilot, lambda: f"▸ {long_name}" in str(status.render()), what="the whole name in the status")
+        select(pane, "cloud", "gpt-4o-mini")  # short enough: not repeated
+        await wait_until(pilot, lambda: "▸" not in str(status.render()), what="no name for an uncut row")
+        select(pane, "box-vllm", long_name)
 
         await pilot.resize_terminal(200, 40)
         await wait_until(pilot, lambda: not table.fit.narrow, what="the wide layout")
