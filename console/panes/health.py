@@ -129,7 +129,7 @@ class HealthPane(SyncedPane):
 
     def compose(self) -> ComposeResult:
         yield KeyedTable(COLUMNS, id="health-table")
-        yield Static(id="health-summary")
+        yield Static(id="health-summary", markup=False)
 
     @property
     def table(self) -> KeyedTable:
@@ -182,10 +182,24 @@ class HealthPane(SyncedPane):
             return
         rows = self.visible_rows()
         self.table.show(self._table_rows(rows))
+        self._summarize(rows)
+
+    def _summarize(self, rows: list[ProviderRow]) -> None:
         up = sum(row.status in ("up", "degraded") for row in rows)
         shown = f"{len(rows)} of {len(self.deck.providers)}" if self.filter_text else f"{len(rows)}"
-        summary = f"{shown} providers · {up} up" + (f" · filter: {self.filter_text}" if self.filter_text else "")
-        self.query_one("#health-summary", Static).update(summary)
+        parts = [f"{shown} providers", f"{up} up"] + ([f"filter: {self.filter_text}"] if self.filter_text else [])
+        selected = self.selected_provider()
+        table = self.table
+        if selected is not None and table.virtual_size.width > table.size.width:
+            # At 80 columns the error column is off to the right: say the selected provider's error here.
+            error = next((row.error for row in rows if row.name == selected), "")
+            if error:
+                parts.append(f"▸ {selected}: {error}")
+        self.query_one("#health-summary", Static).update(" · ".join(parts))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.is_mounted:
+            self._summarize(self.visible_rows())
 
     def _table_rows(self, rows: list[ProviderRow]) -> list[Row]:
         variables = self.app.theme_variables

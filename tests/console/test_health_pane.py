@@ -56,6 +56,22 @@ async def test_a_refused_provider_turns_down_in_place(deck: Deck, lab: Lab) -> N
         assert pane.table.rebuilds == rebuilds  # cells were updated, the table was not rebuilt
 
 
+async def test_at_80_columns_the_selected_providers_error_is_in_the_summary(deck: Deck, lab: Lab) -> None:
+    pane = HealthPane(deck)
+    async with PaneHost(deck, pane).run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1), what="box-vllm up")
+        await asyncio.to_thread(lab.set_faults, "box-vllm", "refuse")
+        deck.monitor.probe_now("box-vllm")
+        await wait_until(pilot, lambda: "down" in _cell(pane, "box-vllm", 1), what="box-vllm down")
+        summary = pane.query_one("#health-summary")
+        pane.table.focus()
+        pane.table.move_cursor(row=pane.table.keys.index("box-vllm"))
+        await wait_until(pilot, lambda: "▸ box-vllm: " in str(summary.render()), what="the error in the summary")
+        assert _cell(pane, "box-vllm", 8).split(":")[0] in str(summary.render())
+        pane.table.move_cursor(row=pane.table.keys.index("local-ollama"))
+        await wait_until(pilot, lambda: "▸" not in str(summary.render()), what="no error for a healthy provider")
+
+
 async def test_a_hidden_pane_does_not_render_and_catches_up_when_shown(deck: Deck, lab: Lab) -> None:
     pane = HealthPane(deck)
     async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
