@@ -70,7 +70,7 @@ ANSWER = """Three checks, in order:
 3. A test fire:
 
 ```sh
-llmdeck route test chat
+llmdeck chat chat "ping" --json
 ```
 """
 TRANSCRIPT = [
