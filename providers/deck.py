@@ -292,8 +292,11 @@ class Deck:
         entries: list[CatalogEntry] = []
         errors: dict[str, str] = {}
         for name, result in zip(names, results, strict=True):
-            if isinstance(result, ProviderError | TimeoutError):
-                errors[name] = str(result) or type(result).__name__
+            if isinstance(result, ProviderError):
+                errors[name] = result.brief  # every reader shows it after the provider's name
+                continue
+            if isinstance(result, TimeoutError):
+                errors[name] = str(result) or "no answer in time"
                 continue
             if isinstance(result, BaseException):
                 raise result

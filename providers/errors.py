@@ -57,8 +57,13 @@ class ProviderError(Exception):
 
     def __str__(self) -> str:
         where = f"{self.provider}: " if self.provider else ""
+        return f"{where}{self.brief}"
+
+    @property
+    def brief(self) -> str:
+        """The error without the provider's name, for places that already show whose it is."""
         code = f"HTTP {self.status}: " if self.status else ""
-        return f"{where}{code}{self.message}"
+        return f"{code}{self.message}"
 
 
 class UnreachableError(ProviderError):
