@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from console.panes.base import SyncedPane
-from console.widgets.keyed_table import Cell, KeyedTable, Row
+from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
 from console.widgets.sparkline import sparkline
 from console.widgets.status_badge import badge_text, themed
 from providers.base import Health
@@ -99,10 +99,6 @@ def provider_row(deck: Deck, name: str, trend: Sequence[float | None], last_erro
         breaker=breaker_text(deck, name), loaded=health.models_loaded if health else (),
         vram=vram_text(health) if health else "—", version=(health.version or "—") if health else "—", error=error,
     )
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class HealthPane(SyncedPane):
@@ -223,8 +219,8 @@ class HealthPane(SyncedPane):
         breaker_var = "error" if row.breaker.startswith("open") else "warning" if row.breaker == "half-open" else ""
         breaker: Cell = themed(row.breaker, breaker_var, variables) if breaker_var else row.breaker
         return (
-            row.name, badge_text(row.status, variables), latency, sparkline(row.trend), breaker,
-            _clip(", ".join(row.loaded) or "—", 22), row.vram, _clip(row.version, 14), _clip(row.error, 48),
+            plain(row.name), badge_text(row.status, variables), latency, sparkline(row.trend), breaker,
+            plain(", ".join(row.loaded) or "—"), plain(row.vram), plain(row.version), plain(row.error),
         )
 
     # --- actions ------------------------------------------------------------------------------------

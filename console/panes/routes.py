@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from console.panes.base import SyncedPane
-from console.widgets.keyed_table import Cell, KeyedTable, Row
+from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
 from console.widgets.status_badge import themed
 from providers.base import ChatRequest, Message
 from providers.deck import ChatRun, Deck, DeckEvent
@@ -162,8 +162,8 @@ class RoutesPane(SyncedPane):
     def _cells(self, row: HopRow, alias: Cell, variables: Mapping[str, str]) -> tuple[Cell, ...]:
         marker: Cell = themed("▶", "success", variables, bold=True) if row.serves else ""
         via = "" if row.via == row.alias else row.via
-        return (marker, alias, row.provider, row.model, themed(row.state, row.tone, variables), via,
-                Text(str(row.index + 1)))
+        return (marker, alias, plain(row.provider), plain(row.model), themed(row.state, row.tone, variables),
+                plain(via), Text(str(row.index + 1)))
 
     def selected_alias(self) -> str | None:
         key = self.table.cursor_key()

@@ -11,6 +11,12 @@ Cell = str | Text
 Row = tuple[str, tuple[Cell, ...]]
 
 
+def plain(text: str) -> Text:
+    """A cell for text from a config or a backend: never read as markup (a `[` is just a bracket), and cut with
+    `…` when the column is narrower than the text."""
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
 class KeyedTable(DataTable[Cell]):
     """`show(rows)` diffs against what is on screen. Only a change in the set or order of keys rebuilds the
     table (a filter, a provider added); then the cursor stays on the same key when it is still there."""

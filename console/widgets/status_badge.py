@@ -34,7 +34,7 @@ def theme_style(variable: str, variables: Mapping[str, str], *, bold: bool = Fal
 
 def themed(text: str, variable: str, variables: Mapping[str, str], *, bold: bool = False) -> Text:
     """`text` in the colour of a theme variable (plain when the theme lacks it)."""
-    return Text(text, style=theme_style(variable, variables, bold=bold))
+    return Text(text, style=theme_style(variable, variables, bold=bold), no_wrap=True, overflow="ellipsis")
 
 
 def badge_text(status: str, variables: Mapping[str, str]) -> Text:
