@@ -13,7 +13,8 @@ import httpx
 from providers.errors import StreamBrokenError, UnsupportedError
 
 HealthStatus = Literal["up", "degraded", "down", "unauthorized", "unknown"]
-ModelKind = Literal["chat", "embed", "image"]
+ModelKind = Literal["chat", "embed", "image", "collection", "workflow"]
+"""What a catalog entry is: a model, or what a service serves (a vector collection, an n8n workflow)."""
 Role = Literal["system", "user", "assistant"]
 
 

@@ -20,6 +20,10 @@ ADAPTERS: dict[str, str] = {
     "tgi": "providers.adapters.huggingface:TGIAdapter",
     "a1111": "providers.adapters.a1111:A1111Adapter",
     "comfyui": "providers.adapters.comfyui:ComfyUIAdapter",
+    "chroma": "providers.adapters.services:ChromaAdapter",
+    "qdrant": "providers.adapters.services:QdrantAdapter",
+    "milvus": "providers.adapters.services:MilvusAdapter",
+    "n8n": "providers.adapters.services:N8nAdapter",
 }
 """Kind → `module:Class`, imported on first use so start-up stays fast."""
 

@@ -19,6 +19,8 @@ LAB_PROVIDERS: tuple[tuple[str, str, str, str | None, Pace], ...] = (
     ("claude", "anthropic", "anthropic", "demo-anthropic", Pace(ttft_s=0.45, tokens_per_s=70)),
     ("sd", "a1111", "a1111", None, Pace()),
     ("comfy", "comfyui", "comfyui", None, Pace()),
+    ("box-qdrant", "qdrant", "qdrant", None, Pace()),
+    ("local-n8n", "n8n", "n8n", "demo-n8n", Pace()),
 )
 
 LAB_ROUTES: tuple[dict[str, Any], ...] = (
@@ -72,7 +74,7 @@ def start_lab(*, paced: bool = True, seed: int = 7) -> Lab:
                 keys[key_name] = f"demo-{key_name}-not-a-real-key"
             if name.startswith("box-"):
                 entry["host"] = "box"
-            elif name in ("local-ollama", "sd", "comfy"):
+            elif name in ("local-ollama", "sd", "comfy", "local-n8n"):
                 entry["host"] = "this-box"
             providers.append(entry)
         config = DeckConfig.model_validate({

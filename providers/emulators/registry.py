@@ -19,6 +19,10 @@ EMULATORS: dict[str, tuple[str, str]] = {
     "tgi": ("providers.emulators.tgi", "tgi"),
     "a1111": ("providers.emulators.a1111", "a1111"),
     "comfyui": ("providers.emulators.comfyui", "comfyui"),
+    "chroma": ("providers.emulators.services", "chroma"),
+    "qdrant": ("providers.emulators.services", "qdrant"),
+    "milvus": ("providers.emulators.services", "milvus"),
+    "n8n": ("providers.emulators.services", "n8n"),
 }
 
 

@@ -51,7 +51,7 @@ async def test_the_demo_starts_and_every_pane_shows_live_data(demo: DemoSession,
     app = DeckApp(demo_deck, demo=demo, traffic=False)
     async with app.run_test(size=(120, 36)) as pilot:
         assert "DEMO" in screen_text(app).splitlines()[0]
-        await wait_until(pilot, lambda: "7/7 up" in screen_text(app), what="every emulator up")
+        await wait_until(pilot, lambda: "9/9 up" in screen_text(app), what="every emulator up")
         await demo_deck.chat("chat", HELLO)  # something for the graphs to draw
         expectations = {"health": "box-vllm", "models": "llama3.2:1b", "graphs": "1 requests",
                         "routes": "cloud-chat", "chat": "chat", "images": "v1-5-pruned-emaonly"}

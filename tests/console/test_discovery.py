@@ -41,17 +41,20 @@ async def test_finds_emulators_on_given_ports_and_ignores_closed_and_hung_ones(
         emulator: EmulatorFactory, hung_port: int) -> None:
     ollama = emulator("ollama")
     vllm = emulator("vllm")
+    qdrant = emulator("qdrant")
     candidates = [
         ("ollama", ollama.url),
         ("vllm", f"http://127.0.0.1:{_closed_port()}"),
         ("vllm", vllm.url),
+        ("chroma", vllm.url),  # Chroma's usual port is vLLM's too: the vLLM must not pass for a Chroma
         ("llamacpp", f"http://127.0.0.1:{hung_port}"),
-        ("chroma", f"http://127.0.0.1:{_closed_port()}"),  # no adapter for this kind: not probed
+        ("qdrant", qdrant.url),
+        ("civitai", f"http://127.0.0.1:{_closed_port()}"),  # no adapter for this kind: not probed
     ]
     started = time.perf_counter()
     found = await discover(candidates, timeout_s=TIMEOUT_S)
     elapsed = time.perf_counter() - started
-    assert [f.provider.name for f in found] == [f"ollama-{ollama.port}", f"vllm-{vllm.port}"]
+    assert [f.provider.name for f in found] == [f"ollama-{ollama.port}", f"vllm-{vllm.port}", f"qdrant-{qdrant.port}"]
     assert all(f.health.status == "up" for f in found)
     assert elapsed < TIMEOUT_S + 2.0  # in parallel: one timeout for the hung port, not one per candidate
 

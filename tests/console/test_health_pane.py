@@ -15,7 +15,7 @@ from tests.console.shell_harness import PaneHost, wait_until
 shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
 
-LAB_NAMES = {"local-ollama", "box-vllm", "box-llamacpp", "cloud", "claude", "sd", "comfy"}
+LAB_NAMES = {"local-ollama", "box-vllm", "box-llamacpp", "cloud", "claude", "sd", "comfy", "box-qdrant", "local-n8n"}
 
 
 def _cell(pane: HealthPane, provider: str, column: int) -> str:

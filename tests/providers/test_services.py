@@ -1,0 +1,147 @@
+"""Chroma, Qdrant, Milvus and n8n over their emulators: health with what they serve, catalogs, keys, faults, and
+no mistaking another server on the same port for one of them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from providers.adapters import build_adapter
+from providers.base import Adapter, AdapterOptions
+from providers.emulators.faults import FaultPlan
+from providers.emulators.server import EmulatorServer
+from providers.emulators.services import COLLECTIONS, WORKFLOWS, build
+from providers.emulators.text import Pace
+from providers.errors import AuthFailedError, ProtocolError
+from providers.http import make_client
+from tests.conftest import EmulatorFactory
+
+VECTOR_KINDS = ("chroma", "qdrant", "milvus")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as shared:
+        yield shared
+
+
+def adapter(kind: str, url: str, client: httpx.AsyncClient, *, key: str | None = None) -> Adapter:
+    options = AdapterOptions(name=f"my-{kind}", base_url=url, kind=kind, timeout_s=2.0,
+                             api_key=(lambda: key) if key else None)
+    return build_adapter(options, client)
+
+
+@pytest.mark.parametrize("kind", VECTOR_KINDS)
+async def test_a_vector_store_is_up_serving_its_collections(emulator: EmulatorFactory, client: httpx.AsyncClient,
+                                                            kind: str) -> None:
+    store = adapter(kind, emulator(kind).url, client)
+    health = await store.health()
+    assert health.status == "up" and health.latency_ms is not None and health.latency_ms > 0
+    assert health.models_loaded == COLLECTIONS and health.detail == f"{len(COLLECTIONS)} collections"
+    catalog = await store.list_models()
+    assert [(m.name, m.kind, m.provider) for m in catalog] == [
+        (name, "collection", f"my-{kind}") for name in COLLECTIONS]
+    assert not store.capabilities.chat and not store.capabilities.delete
+
+
+async def test_versions_where_the_server_tells_them(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
+    assert (await adapter("chroma", emulator("chroma").url, client).health()).version == "1.0.15"
+    assert (await adapter("qdrant", emulator("qdrant").url, client).health()).version == "1.15.1"
+
+
+async def test_an_old_chroma_without_v2_is_read_over_v1(client: httpx.AsyncClient) -> None:
+    plan = FaultPlan()
+    with EmulatorServer(app=build(plan=plan, pace=Pace(), seed=0, flavour="chroma-v1"), plan=plan) as server:
+        old = adapter("chroma", server.url, client)
+        health = await old.health()
+        assert (health.status, health.version) == ("up", "0.5.23")
+        assert [m.name for m in await old.list_models()] == list(COLLECTIONS)
+
+
+@pytest.mark.parametrize("kind", [*VECTOR_KINDS, "n8n"])
+@pytest.mark.parametrize(("fault", "status"), [
+    ("refuse", "down"), ("401", "unauthorized"), ("500", "down"), ("503", "down"), ("malformed", "down"),
+    ("cut", "down"),
+])
+async def test_faults_become_a_status_never_an_exception(emulator: EmulatorFactory, client: httpx.AsyncClient,
+                                                         kind: str, fault: str, status: str) -> None:
+    health = await adapter(kind, emulator(kind, faults=fault).url, client).health()
+    assert health.status == status
+    assert health.detail
+
+
+async def test_milvus_says_auth_failures_in_a_200_body(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
+    store = adapter("milvus", emulator("milvus", faults="401").url, client, key="root:wrong")
+    with pytest.raises(AuthFailedError, match="authenticated"):
+        await store.list_models()
+    assert "wrong" not in (await store.health()).detail
+
+
+async def test_keys_travel_in_each_services_own_header(client: httpx.AsyncClient) -> None:
+    seen: list[httpx.Headers] = []
+
+    async def record(request: Request) -> Response:
+        seen.append(httpx.Headers(request.headers.raw))
+        return JSONResponse({"code": 0, "data": []} if request.method == "POST" else {"status": "ok"})
+
+    app = Starlette(routes=[Route("/{path:path}", record, methods=["GET", "POST"])])
+    with EmulatorServer(app=app, plan=FaultPlan()) as server:
+        for kind in ("chroma", "qdrant", "milvus", "n8n"):
+            await adapter(kind, server.url, client, key="s3cret").health()
+    by_header = [(h.get("x-chroma-token"), h.get("api-key"), h.get("authorization"), h.get("x-n8n-api-key"))
+                 for h in seen]
+    assert ("s3cret", None, "Bearer s3cret", None) in by_header  # chroma
+    assert (None, "s3cret", None, None) in by_header  # qdrant
+    assert (None, None, "Bearer s3cret", None) in by_header  # milvus
+    assert (None, None, None, "s3cret") in by_header  # n8n
+
+
+async def test_n8n_is_up_and_lists_every_workflow_across_pages_with_a_key(emulator: EmulatorFactory,
+                                                                          client: httpx.AsyncClient) -> None:
+    server = emulator("n8n")
+    health = await adapter("n8n", server.url, client).health()
+    assert health.status == "up"
+    assert await adapter("n8n", server.url, client).list_models() == [], "no key: no catalog, and no error"
+    workflows = await adapter("n8n", server.url, client, key="n8n-key").list_models()
+    assert [(w.name, w.kind, w.loaded) for w in workflows] == [  # three pages; loaded means active
+        (name, "workflow", index % 2 == 0) for index, name in enumerate(WORKFLOWS)]
+
+
+async def test_n8n_whose_database_is_not_ready_is_degraded(client: httpx.AsyncClient) -> None:
+    async def alive(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def not_ready(_: Request) -> Response:
+        return JSONResponse({"status": "error"}, status_code=503)
+
+    app = Starlette(routes=[Route("/healthz", alive), Route("/healthz/readiness", not_ready)])
+    with EmulatorServer(app=app, plan=FaultPlan()) as server:
+        health = await adapter("n8n", server.url, client).health()
+    assert health.status == "degraded" and "not ready" in health.detail
+
+
+@pytest.mark.parametrize("kind", [*VECTOR_KINDS, "n8n"])
+async def test_another_server_on_the_same_port_is_not_taken_for_the_service(emulator: EmulatorFactory,
+                                                                           client: httpx.AsyncClient,
+                                                                           kind: str) -> None:
+    vllm = emulator("vllm")  # answers 404 to these paths, or JSON of another shape
+    assert (await adapter(kind, vllm.url, client).health()).status == "down"
+
+
+async def test_a_catch_all_web_page_is_not_a_service(client: httpx.AsyncClient) -> None:
+    async def page(_: Request) -> Response:
+        return JSONResponse({"ok": True, "title": "a web app"})
+
+    app = Starlette(routes=[Route("/{path:path}", page, methods=["GET", "POST"])])
+    with EmulatorServer(app=app, plan=FaultPlan()) as server:
+        for kind in (*VECTOR_KINDS, "n8n"):
+            health = await adapter(kind, server.url, client).health()
+            assert health.status == "down", kind
+        with pytest.raises(ProtocolError):
+            await adapter("milvus", server.url, client).list_models()
