@@ -24,6 +24,9 @@ ADAPTERS: dict[str, str] = {
     "qdrant": "providers.adapters.services:QdrantAdapter",
     "milvus": "providers.adapters.services:MilvusAdapter",
     "n8n": "providers.adapters.services:N8nAdapter",
+    "civitai": "providers.adapters.hosted_services:CivitaiAdapter",
+    "dropbox": "providers.adapters.hosted_services:DropboxAdapter",
+    "reticulum": "providers.adapters.reticulum:ReticulumAdapter",
 }
 """Kind → `module:Class`, imported on first use so start-up stays fast."""
 

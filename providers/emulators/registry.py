@@ -23,6 +23,8 @@ EMULATORS: dict[str, tuple[str, str]] = {
     "qdrant": ("providers.emulators.services", "qdrant"),
     "milvus": ("providers.emulators.services", "milvus"),
     "n8n": ("providers.emulators.services", "n8n"),
+    "civitai": ("providers.emulators.services", "civitai"),
+    "dropbox": ("providers.emulators.services", "dropbox"),
 }
 
 

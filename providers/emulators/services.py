@@ -1,5 +1,6 @@
 """Emulators of the services beside the models (PROTOCOLS.md §10), for health and catalog: Chroma (v2, or v1 only
-as servers before 0.6), Qdrant, Milvus's RESTful v2 and n8n, with the shared fault spec."""
+as servers before 0.6), Qdrant, Milvus's RESTful v2, n8n, CivitAI's model search and Dropbox's space usage, with
+the shared fault spec."""
 
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ def _status_error(flavour: str, status: int, headers: dict[str, str]) -> Respons
         return JSONResponse({"status": {"error": message}, "time": 0.0}, status_code=status, headers=headers)
     if flavour == "n8n":
         return JSONResponse({"message": message}, status_code=status, headers=headers)
+    if flavour == "dropbox":
+        tag = "expired_access_token" if status == 401 else "too_many_requests" if status == 429 else "internal_error"
+        return JSONResponse({"error_summary": f"{tag}/..", "error": {".tag": tag}}, status_code=status, headers=headers)
     return JSONResponse({"error": message}, status_code=status, headers=headers)  # Chroma
 
 
@@ -116,8 +120,31 @@ def _n8n_routes() -> dict[str, Handler]:
     return {"GET /healthz": healthz, "GET /healthz/readiness": healthz, "GET /api/v1/workflows": workflows}
 
 
+def _civitai_routes() -> dict[str, Handler]:
+    async def models(request: Request, faults: RequestFaults) -> Response:
+        limit = int(request.query_params.get("limit") or 20)
+        items = [{"id": 4384, "name": "DreamShaper", "type": "Checkpoint", "nsfw": False,
+                  "stats": {"downloadCount": 1_200_000}, "modelVersions": []}][:limit]
+        return _reply({"items": items, "metadata": {"nextCursor": None, "pageSize": limit}}, faults)
+
+    return {"GET /api/v1/models": models}
+
+
+def _dropbox_routes() -> dict[str, Handler]:
+    async def space_usage(request: Request, faults: RequestFaults) -> Response:
+        if (await request.body()).strip() != b"null":
+            # Routes without arguments take the JSON body `null`; Dropbox answers 400 in plain text otherwise.
+            return PlainTextResponse('Error in call to API function "users/get_space_usage": request body: could '
+                                     "not decode input as JSON", status_code=400)
+        return _reply({"used": 2_254_857_830, "allocation": {".tag": "individual", "allocated": 2 * 1024**4}},
+                      faults)
+
+    return {"POST /2/users/get_space_usage": space_usage}
+
+
 def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:  # noqa: ARG001
-    """The emulator of one service: `flavour` is chroma, chroma-v1 (a server before 0.6), qdrant, milvus or n8n."""
+    """The emulator of one service: `flavour` is chroma, chroma-v1 (a server before 0.6), qdrant, milvus, n8n,
+    civitai or dropbox."""
     if flavour in ("chroma", "chroma-v1"):
         handlers = _chroma_routes(flavour)
     elif flavour == "qdrant":
@@ -126,6 +153,10 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
         handlers = _milvus_routes()
     elif flavour == "n8n":
         handlers = _n8n_routes()
+    elif flavour == "civitai":
+        handlers = _civitai_routes()
+    elif flavour == "dropbox":
+        handlers = _dropbox_routes()
     else:
         raise ValueError(f"no service emulator for {flavour!r}")
 

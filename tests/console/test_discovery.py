@@ -49,7 +49,7 @@ async def test_finds_emulators_on_given_ports_and_ignores_closed_and_hung_ones(
         ("chroma", vllm.url),  # Chroma's usual port is vLLM's too: the vLLM must not pass for a Chroma
         ("llamacpp", f"http://127.0.0.1:{hung_port}"),
         ("qdrant", qdrant.url),
-        ("civitai", f"http://127.0.0.1:{_closed_port()}"),  # no adapter for this kind: not probed
+        ("civitai", f"http://127.0.0.1:{_closed_port()}"),  # closed: nothing answers
     ]
     started = time.perf_counter()
     found = await discover(candidates, timeout_s=TIMEOUT_S)

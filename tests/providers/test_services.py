@@ -3,7 +3,11 @@ no mistaking another server on the same port for one of them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -145,3 +149,97 @@ async def test_a_catch_all_web_page_is_not_a_service(client: httpx.AsyncClient) 
             assert health.status == "down", kind
         with pytest.raises(ProtocolError):
             await adapter("milvus", server.url, client).list_models()
+
+
+# --- hosted services and Reticulum ------------------------------------------------------------------------------
+
+
+async def test_civitai_answers_its_search_and_maps_faults(emulator: EmulatorFactory,
+                                                          client: httpx.AsyncClient) -> None:
+    hub = emulator("civitai")
+    for base in (f"{hub.url}/api", f"{hub.url}/api/v1"):  # either way of writing the base_url
+        options = AdapterOptions(name="civitai", base_url=base.removesuffix("/v1"), kind="civitai", timeout_s=2.0)
+        health = await build_adapter(options, client).health()
+        assert (health.status, health.detail) == ("up", "model search answers")
+    refused = AdapterOptions(name="civitai", base_url=f"{emulator('civitai', faults='401').url}/api", kind="civitai")
+    assert (await build_adapter(refused, client).health()).status == "unauthorized"
+    assert await build_adapter(options, client).list_models() == []
+
+
+async def test_dropbox_reports_space_used_sending_a_null_body(emulator: EmulatorFactory,
+                                                              client: httpx.AsyncClient) -> None:
+    health = await adapter("dropbox", emulator("dropbox").url, client, key="sl.token").health()
+    assert health.status == "up" and health.detail == "2.1 GiB of 2.0 TiB used"
+    expired = await adapter("dropbox", emulator("dropbox", faults="401").url, client, key="sl.old").health()
+    assert expired.status == "unauthorized" and "sl.old" not in expired.detail
+
+
+RNSTATUS_SCRIPT = """\
+import json, os, sys, time
+mode = os.environ["RNSTATUS_MODE"]
+assert sys.argv[1:] == ["-j"], sys.argv
+interfaces = [
+    {"name": "Shared Instance[37428]", "short_name": "Shared Instance", "status": True},
+    {"name": "TCPInterface[Testnet/dublin.connect.reticulum.network:4965]", "short_name": "Testnet", "status": True},
+    {"name": "RNodeInterface[LoRa 868]", "short_name": "LoRa 868", "status": mode != "one-down"},
+]
+if mode == "no-daemon":
+    print("No shared RNS instance available to get status from")
+    sys.exit(1)
+if mode == "failed":
+    print("Could not get RNS status", file=sys.stderr)
+    sys.exit(2)
+if mode == "garbage":
+    print("Shared Instance[37428]  Status: Up")
+    sys.exit(0)
+if mode == "hang":
+    time.sleep(30)
+print(json.dumps({"interfaces": interfaces, "rxb": 1, "txb": 2, "transport_id": "ab12", "transport_uptime": 10920}))
+"""
+
+
+@pytest.fixture
+def rnstatus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """A real `rnstatus` executable on PATH that answers as RNS 1.4 does, in the mode a test picks."""
+    script = tmp_path / "rnstatus"
+    script.write_text(f"#!{sys.executable}\n{RNSTATUS_SCRIPT}", encoding="utf-8")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    return lambda mode: monkeypatch.setenv("RNSTATUS_MODE", mode)
+
+
+def reticulum(client: httpx.AsyncClient, timeout_s: float = 10.0) -> Adapter:
+    return build_adapter(AdapterOptions(name="mesh", base_url="", kind="reticulum", timeout_s=timeout_s), client)
+
+
+@pytest.mark.parametrize(("mode", "status", "detail"), [
+    ("all-up", "up", "3/3 interfaces up · transport up 3h02m"),
+    ("one-down", "degraded", "2/3 interfaces up · transport up 3h02m"),
+    ("no-daemon", "down", "no shared RNS instance: is rnsd running?"),
+    ("failed", "down", "rnstatus could not get the RNS status (Could not get RNS status)"),
+    ("garbage", "down", "rnstatus -j printed no JSON"),
+])
+async def test_reticulum_health_comes_from_rnstatus_json(rnstatus: Callable[[str], None], client: httpx.AsyncClient,
+                                                         mode: str, status: str, detail: str) -> None:
+    rnstatus(mode)
+    health = await reticulum(client).health()
+    assert health.status == status
+    assert health.detail.startswith(detail)
+    if status != "down":
+        assert "Testnet" in health.models_loaded and health.latency_ms is not None
+
+
+async def test_a_hung_rnstatus_is_killed_at_the_timeout(rnstatus: Callable[[str], None],
+                                                        client: httpx.AsyncClient) -> None:
+    rnstatus("hang")
+    started = time.perf_counter()
+    health = await reticulum(client, timeout_s=0.5).health()
+    assert health.status == "down" and "no answer within 0.5s" in health.detail
+    assert time.perf_counter() - started < 5.0  # the 30 s sleeper was killed, not waited for
+
+
+async def test_no_rnstatus_on_path_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      client: httpx.AsyncClient) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    health = await reticulum(client).health()
+    assert health.status == "down" and "install Reticulum" in health.detail
