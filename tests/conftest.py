@@ -12,7 +12,7 @@ from config.throwaway_keyring import use_throwaway_keyring
 from providers.deck import Deck
 from providers.emulators.lab import Lab, start_lab
 from providers.emulators.registry import start_emulator
-from providers.emulators.server import EmulatorServer
+from providers.emulators.server import EmulatorServer, stop_all
 from providers.emulators.text import Pace
 from providers.monitor import MonitorPolicy
 
@@ -46,8 +46,7 @@ def emulator() -> Iterator[EmulatorFactory]:
         return server
 
     yield start
-    for server in started:
-        server.stop()
+    stop_all(started)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from typing import Any
 
 from config.schema import DeckConfig
 from providers.emulators.registry import start_emulator
-from providers.emulators.server import EmulatorServer
+from providers.emulators.server import EmulatorServer, stop_all
 from providers.emulators.text import Pace
 
 # (provider name, emulator kind, config kind, key name or None, pace)
@@ -48,8 +48,7 @@ class Lab:
     keys: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
-        for server in self.servers.values():
-            server.stop()
+        stop_all(self.servers.values())
 
     def set_faults(self, provider: str, spec: str) -> None:
         """Break (or mend, with "") one provider: `refuse`, `503`, `delay:2`, …"""
@@ -83,7 +82,6 @@ def start_lab(*, paced: bool = True, seed: int = 7) -> Lab:
             "budgets": [{"provider": "cloud", "usd_per_day": 1.0}, {"provider": "claude", "usd_per_day": 2.0}],
         })
     except BaseException:
-        for server in servers.values():
-            server.stop()
+        stop_all(servers.values())
         raise
     return Lab(servers, config, keys)
