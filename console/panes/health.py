@@ -120,6 +120,7 @@ class HealthPane(SyncedPane):
         self.history: dict[str, deque[float | None]] = {}
         self.errors: dict[str, str] = {}
         self.filter_text = ""
+        self._shown_rows: list[ProviderRow] = []
         for name, health in deck.monitor.snapshots.items():
             self._remember(name, health)
 
@@ -178,6 +179,7 @@ class HealthPane(SyncedPane):
             return
         rows = self.visible_rows()
         self.table.show(self._table_rows(rows))
+        self._shown_rows = rows
         self._summarize(rows)
 
     def _summarize(self, rows: list[ProviderRow]) -> None:
@@ -194,8 +196,7 @@ class HealthPane(SyncedPane):
         self.query_one("#health-summary", Static).update(" · ".join(parts))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if self.is_mounted:
-            self._summarize(self.visible_rows())
+        self._summarize(self._shown_rows)  # a cursor move changes no row: what sync showed last is current
 
     def _table_rows(self, rows: list[ProviderRow]) -> list[Row]:
         variables = self.app.theme_variables

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
+from console.widgets.keyed_table import plain
 from providers.deck import CatalogEntry
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -83,8 +84,7 @@ class ModelRow:
 
     def display_cells(self) -> tuple[str | Text, ...]:
         """The cells as the table draws them: names a backend chose are plain text (never markup), cut with `…`."""
-        return tuple(Text(cell, no_wrap=True, overflow="ellipsis") if index in _PLAIN_COLUMNS else cell
-                     for index, cell in enumerate(self.cells()))
+        return tuple(plain(cell) if index in _PLAIN_COLUMNS else cell for index, cell in enumerate(self.cells()))
 
     def matches(self, needle: str) -> bool:
         haystack = f"{self.provider} {self.name} {self.kind} {self.quantization or ''}".lower()
@@ -194,9 +194,8 @@ class ModelTable(DataTable[str]):
         self.fit = fit
         self.clear(columns=True)
         self._add_columns()
-        for row in self.rows_by_key.values():
-            if self.row_filter.keeps(row):
-                self.add_row(*row.display_cells(), key=row.key)
+        for row in list(self.rows_by_key.values()):
+            self._put(row)
         self.resort(keep)
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from providers.adapters.services import ServiceAdapter
-from providers.base import Health, ModelInfo
+from providers.base import Health
 from providers.errors import ProtocolError
 from providers.http import expect_dict, parse_json, send
 
@@ -25,13 +25,6 @@ def _size(size: Any) -> str:
 class CivitaiAdapter(ServiceAdapter):
     """CivitAI's public API (`…/api/v1`); a key, when given, is a Bearer token."""
 
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        key = self.key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
-
     async def health(self) -> Health:
         async def check() -> Health:
             page = expect_dict(await self.call("GET", "/v1/models?limit=1"), self.name, "GET /v1/models")
@@ -41,19 +34,9 @@ class CivitaiAdapter(ServiceAdapter):
 
         return await self.probe(check)
 
-    async def list_models(self) -> list[ModelInfo]:
-        return []  # a hub to search, not models this lab serves
-
 
 class DropboxAdapter(ServiceAdapter):
     """Dropbox API v2: RPC calls are POSTs; a route without arguments takes the body `null`."""
-
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        key = self.key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
 
     async def health(self) -> Health:
         async def check() -> Health:
@@ -69,6 +52,3 @@ class DropboxAdapter(ServiceAdapter):
             return Health("up", detail=f"{_size(usage['used'])} of {_size(allocated)} used")
 
         return await self.probe(check)
-
-    async def list_models(self) -> list[ModelInfo]:
-        return []  # a file store: nothing to list beside the models

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -28,9 +29,14 @@ class ServiceAdapter(Adapter):
 
     capabilities = Capabilities()
 
+    def key_headers(self, key: str) -> dict[str, str]:
+        """Where this service reads its key: a Bearer token unless a subclass says otherwise."""
+        return {"Authorization": f"Bearer {key}"}
+
     def headers(self) -> dict[str, str]:
-        """The configured extra headers; subclasses add their key header."""
-        return dict(self.options.headers)
+        """The configured extra headers, and the key when one is set."""
+        key = self.key()
+        return {**self.options.headers, **(self.key_headers(key) if key else {})}
 
     async def call(self, method: str, path: str, json_body: Any = None) -> Any:
         return await request_json(self.client, method, self.url(path), provider=self.name, headers=self.headers(),
@@ -45,9 +51,10 @@ class ServiceAdapter(Adapter):
             return Health("unauthorized", detail=exc.brief)
         except ProviderError as exc:
             return Health("down", detail=exc.brief)
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        return Health(health.status, latency_ms=latency_ms, version=health.version,
-                      models_loaded=health.models_loaded, detail=health.detail)
+        return replace(health, latency_ms=(time.perf_counter() - started) * 1000.0)
+
+    async def list_models(self) -> list[ModelInfo]:
+        return []  # nothing served beside the models, unless a subclass lists it
 
     def entries(self, names: list[str]) -> list[ModelInfo]:
         return [ModelInfo(provider=self.name, name=name, kind="collection", loaded=True) for name in names]
@@ -70,13 +77,9 @@ def _names(items: Any, provider: str, what: str) -> list[str]:
 class ChromaAdapter(ServiceAdapter):
     """Chroma's v2 API, falling back to v1 on servers older than 0.6 (v2 answers 404 there)."""
 
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        key = self.key()
-        if key:  # which header the server reads is its own setting: send both
-            headers["X-Chroma-Token"] = key
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+    def key_headers(self, key: str) -> dict[str, str]:
+        # Which header the server reads is its own setting: send both.
+        return {"X-Chroma-Token": key, "Authorization": f"Bearer {key}"}
 
     async def _versioned(self, v2_path: str, v1_path: str) -> Any:
         try:
@@ -94,9 +97,7 @@ class ChromaAdapter(ServiceAdapter):
             version = await self._versioned("/api/v2/version", "/api/v1/version")
             names = _names(await self._versioned(CHROMA_COLLECTIONS_V2, "/api/v1/collections"), self.name,
                            "collections")
-            health = self.served(names)
-            return Health(health.status, version=str(version), models_loaded=health.models_loaded,
-                          detail=health.detail)
+            return replace(self.served(names), version=str(version))
 
         return await self.probe(check)
 
@@ -108,12 +109,8 @@ class ChromaAdapter(ServiceAdapter):
 class QdrantAdapter(ServiceAdapter):
     """Qdrant's REST API; the key goes in `api-key`."""
 
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        key = self.key()
-        if key:
-            headers["api-key"] = key
-        return headers
+    def key_headers(self, key: str) -> dict[str, str]:
+        return {"api-key": key}
 
     async def _collections(self) -> list[str]:
         body = expect_dict(await self.call("GET", "/collections"), self.name, "GET /collections")
@@ -129,9 +126,7 @@ class QdrantAdapter(ServiceAdapter):
             about = expect_dict(await self.call("GET", "/"), self.name, "GET /")
             if "qdrant" not in str(about.get("title", "")).lower():
                 raise ProtocolError("GET / does not name Qdrant", provider=self.name)
-            health = self.served(await self._collections())
-            return Health("up", version=about.get("version"), models_loaded=health.models_loaded,
-                          detail=health.detail)
+            return replace(self.served(await self._collections()), version=about.get("version"))
 
         return await self.probe(check)
 
@@ -143,13 +138,6 @@ class MilvusAdapter(ServiceAdapter):
     """Milvus's RESTful v2 API on the main port (19530). Health is the collection list answering `code: 0`, since
     `/healthz` lives on another port (9091) that a base_url does not name. Errors come with HTTP 200 and a non-zero
     code; Milvus says "authenticate" or "permission" when the token is wrong."""
-
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        key = self.key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
 
     async def _collections(self) -> list[str]:
         body = expect_dict(await self.call("POST", "/v2/vectordb/collections/list", {}), self.name,
@@ -179,12 +167,8 @@ class N8nAdapter(ServiceAdapter):
     """n8n: `/healthz` says the process is up, `/healthz/readiness` that its database is ready; the workflows come
     from the public API, which needs `X-N8N-API-KEY` (without a key the catalog is empty, not an error)."""
 
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        key = self.key()
-        if key:
-            headers["X-N8N-API-KEY"] = key
-        return headers
+    def key_headers(self, key: str) -> dict[str, str]:
+        return {"X-N8N-API-KEY": key}
 
     async def health(self) -> Health:
         async def check() -> Health:

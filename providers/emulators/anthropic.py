@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from providers.emulators.faults import FaultPlan, RequestFaults, control_faults, cut_response
+from providers.emulators.faults import FaultPlan, RequestFaults, control_faults
 from providers.emulators.text import Pace, count_tokens, fake_tokens
 
 ANSWER_TOKENS = 16
@@ -223,14 +223,6 @@ async def _events(message_id: str, model: str, n_prompt: int, tokens: list[str],
 
 
 def _json(body: dict[str, Any], faults: RequestFaults, headers: dict[str, str] | None = None) -> Response:
-    """A JSON reply, or its cut / truncated / malformed version when those faults are active."""
-    raw = json.dumps(body).encode()
-    all_headers = {"request-id": _request_id(), **(headers or {})}
-    if faults.has("cut"):
-        return cut_response(raw)
-    if faults.has("truncate"):
-        # The HTTP body is complete, the JSON in it is not.
-        return Response(raw[: len(raw) // 2], media_type="application/json", headers=all_headers)
-    if faults.has("malformed"):
-        return Response(b'{"type":"message","content":[{', media_type="application/json", headers=all_headers)
-    return Response(raw, media_type="application/json", headers=all_headers)
+    """A JSON reply with a request id, broken as the body faults ask."""
+    return faults.json_reply(body, malformed=b'{"type":"message","content":[{',
+                             headers={"request-id": _request_id(), **(headers or {})})

@@ -19,9 +19,11 @@ Per request: the `x-emulator-fault` header, which replaces the server's spec for
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -141,6 +143,19 @@ class RequestFaults:
             return {}
         seconds = fault.seconds(1.0)
         return {"retry-after": f"{seconds:g}", "retry-after-ms": str(int(seconds * 1000))}
+
+    def json_reply(self, body: Any, *, malformed: bytes, status: int = 200,
+                   headers: dict[str, str] | None = None) -> Response:
+        """A JSON reply, or its cut / truncated / malformed version when those faults are active. `malformed` is
+        the broken body in the backend's own shape."""
+        raw = json.dumps(body).encode()
+        if self.has("cut"):
+            return cut_response(raw)
+        if self.has("truncate"):  # the HTTP body is complete, the JSON in it is not
+            raw = raw[: len(raw) // 2]
+        elif self.has("malformed"):
+            raw = malformed
+        return Response(raw, status_code=status, media_type="application/json", headers=headers)
 
     async def shape_stream(self, body: AsyncIterator[bytes], terminator: Iterable[bytes],
                            malformed: bytes) -> AsyncIterator[bytes]:

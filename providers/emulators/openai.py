@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from providers.emulators.faults import FaultPlan, RequestFaults, control_faults, cut_response
+from providers.emulators.faults import FaultPlan, RequestFaults, control_faults
 from providers.emulators.openai_extras import FaultedHandler, Handler, extra_routes
 from providers.emulators.openai_state import (
     ModelSpec,
@@ -38,16 +38,8 @@ def _sse(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
-def _json(body: Any, faults: RequestFaults, status: int = 200) -> Response:
-    """A JSON reply, or its cut / truncated / malformed version when those faults are active."""
-    raw = json.dumps(body).encode()
-    if faults.has("cut"):
-        return cut_response(raw)
-    if faults.has("truncate"):
-        return Response(raw[: len(raw) // 2], status_code=status, media_type="application/json")
-    if faults.has("malformed"):
-        return Response(b'{"object":"list","data":[{', status_code=status, media_type="application/json")
-    return Response(raw, status_code=status, media_type="application/json")
+def _reply(body: Any, faults: RequestFaults, status: int = 200) -> Response:
+    return faults.json_reply(body, malformed=b'{"object":"list","data":[{', status=status)
 
 
 def _message_text(content: Any) -> str:
@@ -100,7 +92,7 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
         return body
 
     async def list_models(request: Request, faults: RequestFaults) -> Response:  # noqa: ARG001
-        return _json(state.models_listing(), faults)
+        return _reply(state.models_listing(), faults)
 
     async def chat(request: Request, faults: RequestFaults) -> Response:
         body = await read_body(request)
@@ -128,7 +120,7 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
             events = _chat_events(state, model, pace, tokens, finish, n_prompt, include_usage)
             return StreamingResponse(faults.shape_stream(events, [DONE], MALFORMED_CHUNK),
                                      media_type="text/event-stream", headers={"cache-control": "no-cache"})
-        return _json(await _completion(state, model, pace, tokens, finish, n_prompt), faults)
+        return _reply(await _completion(state, model, pace, tokens, finish, n_prompt), faults)
 
     async def embeddings(request: Request, faults: RequestFaults) -> Response:
         body = await read_body(request)
@@ -154,7 +146,7 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
             if body.get("encoding_format") == "base64":
                 encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": encoded})
-        return _json({"object": "list", "data": data, "model": model.id,
+        return _reply({"object": "list", "data": data, "model": model.id,
                       "usage": {"prompt_tokens": n_prompt, "total_tokens": n_prompt}}, faults)
 
     async def images(request: Request, faults: RequestFaults) -> Response:
@@ -182,7 +174,7 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
             item: dict[str, Any] = {"revised_prompt": prompt} if model.id == "dall-e-3" else {}
             item["b64_json" if as_b64 else "url"] = encoded if as_b64 else f"data:image/png;base64,{encoded}"
             data.append(item)
-        return _json({"created": int(time.time()), "data": data}, faults)
+        return _reply({"created": int(time.time()), "data": data}, faults)
 
     async def faults_route(request: Request) -> Response:
         return await control_faults(request, plan)

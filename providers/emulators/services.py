@@ -4,7 +4,6 @@ the shared fault spec."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from providers.emulators.faults import FaultPlan, RequestFaults, control_faults, cut_response
+from providers.emulators.faults import FaultPlan, RequestFaults, control_faults
 from providers.emulators.text import Pace
 
 COLLECTIONS = ("lab-notes", "papers", "support-tickets")
@@ -31,15 +30,7 @@ _STATUS_MESSAGES = {401: "Unauthorized", 402: "Payment required", 429: "Too many
 
 
 def _reply(body: Any, faults: RequestFaults) -> Response:
-    """A JSON reply, or its cut / truncated / malformed version when those faults are active."""
-    raw = json.dumps(body).encode()
-    if faults.has("cut"):
-        return cut_response(raw)
-    if faults.has("truncate"):
-        return Response(raw[: len(raw) // 2], media_type="application/json")
-    if faults.has("malformed"):
-        return Response(b'{"result": unterminated', media_type="application/json")
-    return Response(raw, media_type="application/json")
+    return faults.json_reply(body, malformed=b'{"result": unterminated')
 
 
 def _status_error(flavour: str, status: int, headers: dict[str, str]) -> Response:

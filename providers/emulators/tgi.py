@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from providers.emulators.faults import FaultPlan, RequestFaults, control_faults, cut_response
+from providers.emulators.faults import FaultPlan, RequestFaults, control_faults
 from providers.emulators.text import Pace, count_tokens, fake_tokens
 
 MODEL_ID = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
@@ -25,6 +25,9 @@ ANSWER_TOKENS = 16
 """Text tokens before the end-of-sequence token, when max_new_tokens allows."""
 TREE_PAGE_SIZE = 5
 """Files per /tree page: small, so a repository with many quantizations spans pages as large ones do."""
+
+MALFORMED = b'{"generated_text": "unterminated'
+"""The body the malformed fault sends instead of a whole JSON reply."""
 
 INFO = {
     "model_id": MODEL_ID, "model_sha": "fe8a4ea1ffedaf415f4da2f062534de366a451e6",
@@ -134,7 +137,7 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
 
     async def info(request: Request) -> Response:
         faults, failed = await early(request)
-        return failed or _json(INFO, faults)
+        return failed or faults.json_reply(INFO, malformed=MALFORMED)
 
     async def generate(request: Request) -> Response:
         faults, failed = await early(request)
@@ -159,7 +162,7 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
             if body.get("parameters", {}).get("details"):
                 result["details"] = {**details, "prefill": [], "tokens": [
                     {"id": 1000 + i, "text": t, "logprob": -0.5, "special": False} for i, t in enumerate(tokens)]}
-            return _json(result, faults)
+            return faults.json_reply(result, malformed=MALFORMED)
         events = _events(tokens, eos, {**details, "input_length": n_prompt})
         body_events, final = events[:-1], events[-1].encode()
 
@@ -249,15 +252,3 @@ def _events(tokens: list[str], eos: bool, details: dict[str, Any]) -> list[str]:
                  "generated_text": "".join(tokens) if last else None, "details": details if last else None}
         events.append("data:" + json.dumps(event, separators=(",", ":")) + "\n\n")
     return events
-
-
-def _json(body: dict[str, Any], faults: RequestFaults) -> Response:
-    """A JSON reply, or its cut / truncated / malformed version when those faults are active."""
-    raw = json.dumps(body).encode()
-    if faults.has("cut"):
-        return cut_response(raw)
-    if faults.has("truncate"):
-        return Response(raw[: len(raw) // 2], media_type="application/json")
-    if faults.has("malformed"):
-        return Response(b'{"generated_text": "unterminated', media_type="application/json")
-    return Response(raw, media_type="application/json")
