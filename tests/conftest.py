@@ -74,7 +74,7 @@ def lab(module_lab: Lab) -> Iterator[Lab]:
 async def lab_deck(lab: Lab, tmp_path: Path) -> AsyncIterator[Deck]:
     """A started Deck over the lab, with a fast health monitor."""
     deck = Deck(lab.config, tmp_path / "data",
-                monitor_policy=MonitorPolicy(interval_s=0.5, fast_interval_s=0.2, probe_timeout_s=2.0))
+                monitor_policy=MonitorPolicy(interval_s=0.5, fast_interval_s=0.2, probe_timeout_s=10.0))
     await deck.start()
     yield deck
     await deck.stop()

@@ -61,7 +61,7 @@ def base_env(root: Path) -> dict[str, str]:
 
 @contextmanager
 def secret_service(
-    root: Path, *, password: str = "login-password", timeout_s: float = 5.0
+    root: Path, *, password: str = "login-password", timeout_s: float = 30.0
 ) -> Iterator[SecretServiceSession]:
     """Start dbus-daemon and `gnome-keyring-daemon --unlock` (login keyring unlocked), yield, then stop both."""
     env = base_env(root)

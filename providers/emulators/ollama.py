@@ -45,6 +45,8 @@ from providers.emulators.text import Pace, count_tokens
 VERSION = "0.12.6"
 PULL_SECONDS = 0.5
 """How long a default pull takes from the first line to `success`."""
+HOLD_POLL_S = 0.01
+"""How often a held pull looks whether it has been let go."""
 PULL_STEPS = 20
 """Progress lines for the weights layer; the small layers take one each, so a pull is a few dozen lines."""
 STATUS_MESSAGES = {
@@ -158,6 +160,9 @@ class OllamaEmulator:
                 steps = PULL_STEPS if layer.size > 1_000_000 else 1
                 for step in range(1, steps + 1):
                     await asyncio.sleep(gap)
+                    # set from the test's thread, where an asyncio.Event cannot be set safely: poll it
+                    while self.state.hold_pulls and 2 * step > steps:  # noqa: ASYNC110
+                        await asyncio.sleep(HOLD_POLL_S)
                     yield ndjson_line(status | {"completed": layer.size * step // steps})
             for status_text in ("verifying sha256 digest", "writing manifest", "removing any unused layers"):
                 await asyncio.sleep(gap)

@@ -169,6 +169,9 @@ class OllamaState:
     cancelled: Counter[str] = field(default_factory=Counter)
     """Streams stopped before their end, by route (`pull`, `chat`, `generate`): the client went away or a fault
     cut them. Tests read it to see that closing an iterator reached the server."""
+    hold_pulls: bool = False
+    """While set, a streamed pull stops halfway through its weights and waits to be let go: a test can act on a
+    running pull (cancel it, quit) without racing the pull's end, however slow the machine."""
 
     @classmethod
     def with_starting_models(cls) -> OllamaState:

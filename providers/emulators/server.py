@@ -30,7 +30,7 @@ class EmulatorServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout_s: float = 10.0) -> EmulatorServer:
+    def start(self, timeout_s: float = 30.0) -> EmulatorServer:
         # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets; with proto 0 it does not, and
         # Nagle plus delayed ACK adds ~40 ms to every reply on a reused keep-alive connection.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

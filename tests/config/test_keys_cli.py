@@ -25,7 +25,7 @@ from tests.keyring_service import (
 )
 
 SECRET = "sk-live-0d5c8a61e2b94f7e3f9a"
-SUBPROCESS_TIMEOUT_S = 20
+SUBPROCESS_TIMEOUT_S = 60
 
 
 @pytest.fixture
@@ -244,7 +244,8 @@ def test_a_locked_collection_fails_with_unlock_advice(real_keyring: SecretServic
         "with closing(secretstorage.dbus_init()) as bus: secretstorage.get_default_collection(bus).lock()"
     )
     locked = subprocess.run(
-        [str(LLMDECK.parent / "python"), "-c", lock], env=env, capture_output=True, text=True, timeout=10
+        [str(LLMDECK.parent / "python"), "-c", lock], env=env, capture_output=True, text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
     )
     assert locked.returncode == 0, locked.stderr
     result = _run(env, "keys", "list")

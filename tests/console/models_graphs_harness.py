@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ from textual.widgets import Footer
 
 from console.panes.base import DeckPane
 from providers.deck import Deck
+from tests.waiting import HANG_S, wait_for_condition
 
 
 class PaneApp(App[None]):
@@ -35,12 +35,7 @@ class PaneApp(App[None]):
             self._unsubscribe()
 
 
-async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool], *, timeout_s: float = 5.0,
+async def wait_until(pilot: Pilot[Any], condition: Callable[[], object], *, timeout_s: float = HANG_S,
                      what: str = "condition") -> None:
-    """Let the app run until `condition()` holds; fail after `timeout_s`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
+    """Let the app run until `condition()` holds; the deadline only bounds a hang."""
+    await wait_for_condition(condition, what=what, timeout_s=timeout_s, pause=lambda: pilot.pause(0.02))

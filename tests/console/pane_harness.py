@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
 from console.panes.base import DeckPane
+from tests.waiting import wait_for_condition
 
 
 class PaneApp(App[None]):
@@ -22,10 +22,7 @@ class PaneApp(App[None]):
         yield self.pane
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], object], *, timeout_s: float = 8.0) -> None:
-    """Let the app run until `condition()` holds (bounded)."""
-    for _ in range(int(timeout_s / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)  # not pilot.pause: that waits for an idle app, and a busy one is the point
-    raise AssertionError("condition not met in time")
+async def until(pilot: Pilot[None], condition: Callable[[], object], *, what: str = "condition") -> None:
+    """Let the app run until `condition()` holds; the deadline only bounds a hang. Plain asyncio sleeps, not
+    pilot.pause: that waits for an idle app, and a busy one is the point."""
+    await wait_for_condition(condition, what=what)

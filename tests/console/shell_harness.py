@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,8 +20,9 @@ from console.panes.base import DeckPane
 from providers.deck import Deck
 from providers.emulators.lab import Lab, start_lab
 from providers.monitor import MonitorPolicy
+from tests.waiting import HANG_S, wait_for_condition
 
-FAST_MONITOR = MonitorPolicy(interval_s=2.0, fast_interval_s=0.2, probe_timeout_s=1.0)
+FAST_MONITOR = MonitorPolicy(interval_s=2.0, fast_interval_s=0.2, probe_timeout_s=10.0)
 """Slow enough to leave the process idle between probes (Pilot waits for idle CPU); tests call probe_now."""
 
 
@@ -55,21 +55,16 @@ async def deck(lab: Lab, tmp_path: Path) -> AsyncIterator[Deck]:
     await running.stop()
 
 
-async def started_deck(config: DeckConfig, data_dir: Path) -> Deck:
-    running = Deck(config, data_dir, monitor_policy=FAST_MONITOR)
+async def started_deck(config: DeckConfig, data_dir: Path, policy: MonitorPolicy = FAST_MONITOR) -> Deck:
+    running = Deck(config, data_dir, monitor_policy=policy)
     await running.start()
     return running
 
 
-async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool], *, timeout_s: float = 5.0,
+async def wait_until(pilot: Pilot[Any], condition: Callable[[], object], *, timeout_s: float = HANG_S,
                      what: str = "condition") -> None:
-    """Let the app run until `condition()` holds; fail after `timeout_s`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
+    """Let the app run until `condition()` holds; the deadline only bounds a hang."""
+    await wait_for_condition(condition, what=what, timeout_s=timeout_s, pause=lambda: pilot.pause(0.02))
 
 
 def screen_text(app: App[Any]) -> str:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from textual.command import CommandList, CommandPalette
+
 from console.app import DeckApp
 from console.screens.command_line import CommandLine
 from console.screens.route_plan import RoutePlanScreen
 from console.shell_commands import DeckCommandProvider
 from providers.deck import Deck
+from providers.emulators.lab import Lab
+from providers.monitor import MonitorPolicy
 from tests.console import shell_harness
-from tests.console.shell_harness import wait_until
+from tests.console.shell_harness import started_deck, wait_until
 
 shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
@@ -39,18 +45,31 @@ async def test_palette_offers_our_commands(deck: Deck) -> None:
         entries = dict(DeckCommandProvider(app.screen)._entries())
         assert {":route chat", ":keys", ":q"} <= set(entries)
         await pilot.press("ctrl+p", *"route cheap")
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: _palette_offers(app, ":route cheap"), what="the palette to find :route cheap")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, RoutePlanScreen), what="palette ran :route cheap")
 
 
-async def test_ctrl_r_probes_every_provider_now(deck: Deck) -> None:
-    app = DeckApp(deck)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: all(deck.monitor.probe_counts[n] >= 1 for n in deck.adapters),
-                         what="first probes")
-        before = dict(deck.monitor.probe_counts)
-        await pilot.press("ctrl+r")
-        # the monitor's own next round is ≥ 1.6 s after the first; ctrl+r's comes at once
-        await wait_until(pilot, lambda: all(deck.monitor.probe_counts[n] > before[n] for n in deck.adapters),
-                         timeout_s=1.2, what="a probe of every provider")
+def _palette_offers(app: DeckApp, command: str) -> bool:
+    if not isinstance(app.screen, CommandPalette):
+        return False
+    options = app.screen.query_one(CommandList)
+    highlighted = options.highlighted_option
+    return highlighted is not None and command in str(highlighted.prompt)
+
+
+async def test_ctrl_r_probes_every_provider_now(lab: Lab, tmp_path: Path) -> None:
+    # the monitor's own rounds are 600 s apart: within the wait, only ctrl+r can probe again
+    deck = await started_deck(lab.config, tmp_path / "data",
+                              MonitorPolicy(interval_s=600, fast_interval_s=600, probe_timeout_s=5))
+    try:
+        app = DeckApp(deck)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_until(pilot, lambda: all(deck.monitor.probe_counts[n] >= 1 for n in deck.adapters),
+                             what="first probes")
+            before = dict(deck.monitor.probe_counts)
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, lambda: all(deck.monitor.probe_counts[n] > before[n] for n in deck.adapters),
+                             what="a probe of every provider")
+    finally:
+        await deck.stop()

@@ -9,6 +9,7 @@ from providers.base import ChatRequest, Message
 from providers.deck import Deck
 from tests.console import shell_harness
 from tests.console.shell_harness import wait_until
+from tests.waiting import bounded
 
 shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
@@ -34,5 +35,5 @@ async def test_a_pane_switch_is_handled_while_three_chats_stream(deck: Deck) -> 
             assert all(w.is_running for w in workers)  # the switch happened while they streamed
             await wait_until(pilot, lambda before=before: sum(chunks) > before + 30, what="streams not starved")
         running[0] = False
-        await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers)), 10)
+        await bounded(asyncio.gather(*(w.wait() for w in workers)), what="the streams to end")
 

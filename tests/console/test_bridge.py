@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from textual.message import Message
@@ -12,6 +11,7 @@ from console.bridge import DeckBridge
 from providers.base import Health
 from providers.deck import CatalogChanged, Deck, RequestFinished
 from providers.monitor import HealthEvent
+from tests.waiting import wait_for_condition
 
 
 class Inbox:
@@ -40,7 +40,7 @@ async def test_a_burst_becomes_one_message_per_kind_with_status_changes_kept(tmp
     bridge.on_deck_event(CatalogChanged("a"))
     bridge.on_deck_event(CatalogChanged("a"))
     assert inbox.messages == []  # nothing until the window closes
-    await asyncio.sleep(0.15)
+    await wait_for_condition(lambda: len(inbox.messages) >= 3, what="the window to close")
     kinds = [type(m) for m in inbox.messages]
     assert kinds == [DeckBridge.HealthChanged, DeckBridge.RequestsFinished, DeckBridge.CatalogsChanged]
     health = {e.provider: e for e in inbox.messages[0].events}  # type: ignore[attr-defined]

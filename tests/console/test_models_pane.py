@@ -25,6 +25,7 @@ from console.screens.pull_dialog import PullDialog
 from providers.deck import Deck
 from providers.emulators.lab import Lab, start_lab
 from tests.console.models_graphs_harness import PaneApp, wait_until
+from tests.emulator_control import pulls_held
 
 OLLAMA = "local-ollama"
 
@@ -160,23 +161,22 @@ async def test_filter_is_a_substring_and_bang_inverts_it_and_o_cycles_the_sort(l
 
 
 async def test_pull_shows_progress_then_the_model_appears(lab: Lab, lab_deck: Deck) -> None:
-    lab.set_faults(OLLAMA, "stall_mid:0.3")  # holds the pull after a few lines so its progress can be seen
     pane = ModelsPane(lab_deck)
     app = PaneApp(lab_deck, pane)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
-        select(pane, "cloud", "gpt-4o")  # cannot pull: the dialog offers a provider that can
-        await pilot.press("p")
-        await wait_until(pilot, lambda: isinstance(app.screen, PullDialog), what="the pull dialog")
-        await pilot.press(*"gemma2:2b", "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
-        assert "/api/pull" in app.screen.call and '"gemma2:2b"' in app.screen.call
-        await pilot.press("tab", "enter")  # from Cancel to Pull
-        await wait_until(pilot, lambda: bool(pane.pulls.jobs) and pane.pulls.jobs[0].status.startswith("pulling "),
-                         what="pull progress")
-        job = pane.pulls.jobs[0]
-        assert job.provider == OLLAMA and pane.pulls.display
-        assert "%" in str(pane.pulls.table.get_row(job.id)[2])
+        with pulls_held(lab.servers[OLLAMA]):  # the pull waits halfway, so its progress can be seen
+            select(pane, "cloud", "gpt-4o")  # cannot pull: the dialog offers a provider that can
+            await pilot.press("p")
+            await wait_until(pilot, lambda: isinstance(app.screen, PullDialog), what="the pull dialog")
+            await pilot.press(*"gemma2:2b", "enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+            assert "/api/pull" in app.screen.call and '"gemma2:2b"' in app.screen.call
+            await pilot.press("tab", "enter")  # from Cancel to Pull
+            await wait_until(pilot, lambda: bool(pane.pulls.jobs) and "%" in str(
+                pane.pulls.table.get_row(pane.pulls.jobs[0].id)[2]), what="pull progress")
+            job = pane.pulls.jobs[0]
+            assert job.provider == OLLAMA and pane.pulls.display and job.status.startswith("pulling ")
         await wait_until(pilot, lambda: key(OLLAMA, "gemma2:2b") in pane.table.rows_by_key, what="the new row")
         assert job.state == "done"
     assert "gemma2:2b" in await catalog_names(lab_deck, OLLAMA)
@@ -184,29 +184,31 @@ async def test_pull_shows_progress_then_the_model_appears(lab: Lab, lab_deck: De
 
 async def test_pulls_queue_per_provider_and_x_cancels_them_so_the_server_never_gets_the_models(
         lab: Lab, lab_deck: Deck) -> None:
-    lab.set_faults(OLLAMA, "stall_mid:1")
     pane = ModelsPane(lab_deck)
     app = PaneApp(lab_deck, pane)
-    async with app.run_test(size=(120, 30)) as pilot:
-        await started(pilot, pane)
-        first = pane.pulls.enqueue(OLLAMA, "phi3:mini")
-        second = pane.pulls.enqueue(OLLAMA, "llava:7b")
-        pane.refresh_bindings()
-        await wait_until(pilot, lambda: first.status.startswith("pulling "), what="pull progress")
-        assert second.state == "queued"  # one pull at a time per provider
-        pane.table.focus()
-        assert "x" in app.screen.active_bindings  # shown while a pull can be cancelled
-        pulls = pane.pulls.table
-        pulls.move_cursor(row=pulls.get_row_index(second.id))
-        await pilot.press("x")
-        assert second.state == "cancelled" and first.state == "pulling"
-        pulls.move_cursor(row=pulls.get_row_index(first.id))
-        await pilot.press("x")
-        await wait_until(pilot, lambda: first.state == "cancelled", what="the cancellation")
-        assert second.status == "cancelled before it started"
-        await pilot.pause(1.1)  # past the stall: a pull still running would have finished by now
-        assert key(OLLAMA, "phi3:mini") not in pane.table.rows_by_key
-        assert "x" not in app.screen.active_bindings
+    with pulls_held(lab.servers[OLLAMA]) as server:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await started(pilot, pane)
+            first = pane.pulls.enqueue(OLLAMA, "phi3:mini")
+            second = pane.pulls.enqueue(OLLAMA, "llava:7b")
+            pane.refresh_bindings()
+            await wait_until(pilot, lambda: first.status.startswith("pulling "), what="pull progress")
+            assert second.state == "queued"  # one pull at a time per provider
+            pane.table.focus()
+            assert "x" in app.screen.active_bindings  # shown while a pull can be cancelled
+            pulls = pane.pulls.table
+            pulls.move_cursor(row=pulls.get_row_index(second.id))
+            await pilot.press("x")
+            assert second.state == "cancelled" and first.state == "pulling"
+            pulls.move_cursor(row=pulls.get_row_index(first.id))
+            await pilot.press("x")
+            await wait_until(pilot, lambda: first.state == "cancelled", what="the cancellation")
+            assert second.status == "cancelled before it started"
+            # the server saw the client go away: nothing is left to finish once the pulls are let go
+            await wait_until(pilot, lambda: server.active_pulls == 0 and server.cancelled["pull"] >= 1,
+                             what="the server to drop the cancelled pull")
+            assert key(OLLAMA, "phi3:mini") not in pane.table.rows_by_key
+            assert "x" not in app.screen.active_bindings
     assert not {"phi3:mini", "llava:7b"} & await catalog_names(lab_deck, OLLAMA)
 
 

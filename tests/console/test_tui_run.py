@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.waiting import HANG_S
+
 ROOT = Path(__file__).resolve().parents[2]
 ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_].*?\x1b\\|\x1b[@-Z\\-_]",
                      re.DOTALL)
@@ -42,14 +44,14 @@ class Terminal:
             except OSError:  # the child closed the terminal
                 self.seen += ""
 
-    def wait_for(self, text: str, timeout_s: float = 20.0) -> None:
+    def wait_for(self, text: str, timeout_s: float = HANG_S) -> None:
         deadline = time.monotonic() + timeout_s
         while text not in ESCAPES.sub("", self.seen):
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise AssertionError(f"{text!r} never showed; screen:\n{ESCAPES.sub('', self.seen)[-1500:]}")
             self._read(0.05)
 
-    def wait_exit(self, timeout_s: float = 15.0) -> int:
+    def wait_exit(self, timeout_s: float = HANG_S) -> int:
         deadline = time.monotonic() + timeout_s
         while self.process.poll() is None:
             if time.monotonic() > deadline:

@@ -50,7 +50,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def make_adapter(client: httpx.AsyncClient) -> AdapterFactory:
-    def make(server: EmulatorServer, *, key: str | None = "sk-ant-test-key-0000", timeout_s: float = 5.0,
+    def make(server: EmulatorServer, *, key: str | None = "sk-ant-test-key-0000", timeout_s: float = 30.0,
              fault: str = "") -> AnthropicAdapter:
         options = AdapterOptions(
             name="claude", base_url=server.url, kind="anthropic", api_key=(lambda: key), timeout_s=timeout_s,
@@ -185,7 +185,7 @@ async def test_streaming_fault_maps_to_its_error_class(emulator, shared_server, 
     server = emulator("anthropic") if fault == "refuse" else shared_server
     if fault == "refuse":
         server.refuse()
-    adapter = make_adapter(server, timeout_s=0.5, fault="" if fault == "refuse" else fault)
+    adapter = make_adapter(server, timeout_s=1.0, fault="" if fault == "refuse" else fault)
     with pytest.raises(ProviderError) as caught:
         await drain(adapter, ask(max_tokens=200))
     error = caught.value

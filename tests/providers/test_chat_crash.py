@@ -10,6 +10,7 @@ from pathlib import Path
 from providers.emulators.text import Pace
 from providers.ledger import Ledger
 from tests.conftest import EmulatorFactory
+from tests.waiting import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +35,7 @@ def test_sigkill_mid_stream_keeps_every_completed_turn(emulator: EmulatorFactory
                 break
     finally:
         child.kill()
-        child.wait(timeout=10)
+        child.wait(timeout=HANG_S)
     assert child.returncode == -signal.SIGKILL, child.stderr.read() if child.stderr else ""
     assert len(completed) >= 3
     with Ledger.open(data_dir / "ledger.sqlite3") as ledger:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from providers.emulators.lab import Lab
 from providers.errors import StreamBrokenError
 from providers.router import RouteFailedError, Router
 from providers.routing import Route, Target
+from tests.waiting import wait_for_condition
 
 HELLO = ChatRequest(model="", messages=(Message("user", "Say hello to the lab."),), max_tokens=16)
 
@@ -104,11 +104,8 @@ async def test_catalog_spans_providers_with_prices(lab_deck: Deck) -> None:
 async def test_monitor_marks_a_refusing_provider_down_and_routes_skip_it(lab: Lab, lab_deck: Deck) -> None:
     lab.set_faults("box-vllm", "refuse")
     lab_deck.monitor.probe_now()
-    for _ in range(100):
-        if lab_deck.monitor.status("box-vllm") == "down":
-            break
-        await asyncio.sleep(0.05)
-    assert lab_deck.monitor.status("box-vllm") == "down"
+    await wait_for_condition(lambda: lab_deck.monitor.status("box-vllm") == "down",
+                             what="box-vllm down")
     plan = lab_deck.explain("chat")
     assert plan[0].state == "skipped" and "down" in plan[0].reason
 
@@ -123,7 +120,7 @@ async def test_image_is_saved_with_sidecar_and_recorded(lab_deck: Deck, tmp_path
 
 
 async def test_a_chat_stopped_by_the_operator_is_recorded_as_cancelled(lab: Lab, lab_deck: Deck) -> None:
-    lab.set_faults("box-vllm", "stall_mid:5")
+    lab.set_faults("box-vllm", "stall_mid:600")
     run = lab_deck.chat_stream("chat", HELLO)
     iterator = run.__aiter__()
     await anext(iterator)
@@ -164,24 +161,16 @@ async def test_openrouter_live_prices_replace_the_bundled_table(tmp_path: Path,
 async def test_monitor_feeds_the_breakers_down_opens_and_up_half_opens(lab: Lab, lab_deck: Deck) -> None:
     await lab_deck.chat("chat", HELLO)  # the breaker for box-vllm's model now exists
     breaker = lab_deck.router.breakers.get("box-vllm", "meta-llama/Llama-3.1-8B-Instruct")
-    for _ in range(100):
-        if lab_deck.monitor.status("box-vllm") == "up":
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_condition(lambda: lab_deck.monitor.status("box-vllm") == "up",
+                             what="box-vllm up")
     lab.set_faults("box-vllm", "refuse")
     lab_deck.monitor.probe_now("box-vllm")
-    for _ in range(100):
-        if breaker.state == "open":
-            break
-        await asyncio.sleep(0.05)
-    assert breaker.state == "open"
+    await wait_for_condition(lambda: breaker.state == "open", what="the breaker open")
     assert breaker.reason.startswith("health probe:")
     lab.set_faults("box-vllm", "")
     lab_deck.monitor.probe_now("box-vllm")
-    for _ in range(100):
-        if lab_deck.monitor.status("box-vllm") == "up":
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_condition(lambda: lab_deck.monitor.status("box-vllm") == "up",
+                             what="box-vllm up")
     assert breaker.current(lab_deck.router.clock()) == "half_open"
     run = await lab_deck.chat("chat", HELLO)
     assert run.routed.served_by is not None and run.routed.served_by.provider == "box-vllm"

@@ -65,9 +65,9 @@ def servers() -> Iterator[dict[str, EmulatorServer]]:
 
 def _adapter(kind: str, server: EmulatorServer):  # type: ignore[no-untyped-def]
     _, _, needs_key = ADAPTERS[kind]
-    options = AdapterOptions(name=f"{kind}-under-test", base_url=server.url, kind=kind, timeout_s=0.5,
+    options = AdapterOptions(name=f"{kind}-under-test", base_url=server.url, kind=kind, timeout_s=1.0,
                              api_key=(lambda: "test-key") if needs_key else None)
-    return build_adapter(options, make_client(timeout_s=0.5))
+    return build_adapter(options, make_client(timeout_s=1.0))
 
 
 @pytest.mark.parametrize("fault", list(STREAM_FAULTS))

@@ -47,7 +47,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def make_adapter(client: httpx.AsyncClient) -> AdapterFactory:
-    def make(server: EmulatorServer, *, timeout_s: float = 5.0, fault: str = "") -> TGIAdapter:
+    def make(server: EmulatorServer, *, timeout_s: float = 30.0, fault: str = "") -> TGIAdapter:
         options = AdapterOptions(name="tgi", base_url=server.url, kind="tgi", timeout_s=timeout_s,
                                  headers={"x-emulator-fault": fault} if fault else {})
         return TGIAdapter(options, client)
@@ -186,7 +186,7 @@ async def test_streaming_fault_maps_to_its_error_class(emulator, shared_server, 
     server = emulator("tgi") if fault == "refuse" else shared_server
     if fault == "refuse":
         server.refuse()
-    adapter = make_adapter(server, timeout_s=0.5, fault="" if fault == "refuse" else fault)
+    adapter = make_adapter(server, timeout_s=1.0, fault="" if fault == "refuse" else fault)
     with pytest.raises(ProviderError) as caught:
         await drain(adapter, ask(max_tokens=50))
     error = caught.value

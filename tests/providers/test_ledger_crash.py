@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from providers.ledger import Ledger
+from tests.waiting import HANG_S
 
 REPO = Path(__file__).resolve().parents[2]
 # Writers in turn on one file: each killed after (turns reported, then a delay that moves the kill around
@@ -63,16 +64,16 @@ def kill_writer_after(path: Path, round_no: int, turns: int, delay_s: float) -> 
     fd = proc.stdout.fileno()
     pending = bytearray()
     try:
-        lines = read_lines(fd, turns, time.monotonic() + 15, pending)
+        lines = read_lines(fd, turns, time.monotonic() + HANG_S, pending)
         assert len(lines) >= turns, f"writer stopped early: {proc.stderr.read().decode()[-2000:]}"
         threading.Event().wait(delay_s)
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        lines += read_lines(fd, 10**9, time.monotonic() + 5, pending)  # whatever it reported before dying
+        proc.wait(timeout=HANG_S)
+        lines += read_lines(fd, 10**9, time.monotonic() + HANG_S, pending)  # whatever it reported before dying
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(timeout=10)
+            proc.wait(timeout=HANG_S)
         proc.stdout.close()
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL, "the writer must still have been running when killed"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,6 @@ from starlette.routing import Route
 from providers.adapters.ollama import OllamaAdapter
 from providers.base import AdapterOptions, ChatChunk, ChatRequest, Message
 from providers.emulators.faults import FAULT_HEADER, FaultPlan
-from providers.emulators.ollama_state import OllamaState
 from providers.emulators.registry import start_emulator
 from providers.emulators.server import EmulatorServer
 from providers.emulators.text import Pace
@@ -38,6 +36,8 @@ from providers.errors import (
     UnreachableError,
 )
 from providers.http import make_client
+from tests.emulator_control import ollama_state, pulls_held
+from tests.waiting import bounded, wait_for_condition
 
 HELLO = ChatRequest(model="llama3.2:1b", messages=(Message("user", "Say hello to the lab."),))
 
@@ -56,20 +56,15 @@ def shared() -> Iterator[EmulatorServer]:
     server.stop()
 
 
-def ollama(server: EmulatorServer, client: httpx.AsyncClient, timeout_s: float = 5.0,
+def ollama(server: EmulatorServer, client: httpx.AsyncClient, timeout_s: float = 30.0,
            headers: dict[str, str] | None = None) -> OllamaAdapter:
     options = AdapterOptions(name="lab-ollama", base_url=server.url, kind="ollama", timeout_s=timeout_s,
                              headers=headers or {})
     return OllamaAdapter(options, client)
 
 
-def faulty(server: EmulatorServer, client: httpx.AsyncClient, fault: str, timeout_s: float = 0.5) -> OllamaAdapter:
+def faulty(server: EmulatorServer, client: httpx.AsyncClient, fault: str, timeout_s: float = 1.0) -> OllamaAdapter:
     return ollama(server, client, timeout_s, headers={FAULT_HEADER: fault})
-
-
-def state_of(server: EmulatorServer) -> OllamaState:
-    state: OllamaState = server.app.state.ollama
-    return state
 
 
 async def drain(stream: AsyncIterator[ChatChunk]) -> tuple[list[ChatChunk], ProviderError | None]:
@@ -81,14 +76,6 @@ async def drain(stream: AsyncIterator[ChatChunk]) -> tuple[list[ChatChunk], Prov
     except ProviderError as exc:
         return chunks, exc
     return chunks, None
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 2.0) -> bool:
-    for _ in range(int(within_s / 0.02)):
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return condition()
 
 
 async def test_health_reports_version_loaded_models_and_vram(emulator: Any, client: httpx.AsyncClient) -> None:
@@ -185,7 +172,8 @@ async def test_closing_a_chat_stream_closes_the_http_stream(emulator: Any, clien
     first = [await anext(stream), await anext(stream)]
     await stream.aclose()
     assert all(c.text for c in first)
-    assert await eventually(lambda: state_of(server).cancelled["chat"] == 1)
+    await wait_for_condition(lambda: ollama_state(server).cancelled["chat"] == 1,
+                             what="the server to see the chat cancelled")
 
 
 async def test_pull_reports_one_monotonic_fraction_and_installs_the_model(emulator: Any,
@@ -214,18 +202,16 @@ async def test_pull_of_a_name_outside_the_library_still_installs(emulator: Any, 
 async def test_closing_a_pull_midway_cancels_it(emulator: Any, client: httpx.AsyncClient) -> None:
     server = emulator("ollama")
     adapter = ollama(server, client)
-    pull = adapter.pull("llama3.1:8b")
-    seen = 0.0
-    for _ in range(100):
-        progress = await anext(pull)
-        seen = progress.fraction or 0.0
-        if seen > 0.2:
-            break
-    await pull.aclose()
-    assert 0.2 < seen < 1.0
-    state = state_of(server)
-    assert await eventually(lambda: state.cancelled["pull"] == 1 and state.active_pulls == 0)
-    await asyncio.sleep(0.6)  # longer than a whole pull: nothing finishes in the background
+    with pulls_held(server) as state:  # the pull cannot end before the client closes it, however slow the machine
+        pull = adapter.pull("llama3.1:8b")
+        seen = 0.0
+        while seen <= 0.2:
+            progress = await bounded(anext(pull), what="pull progress past 20 %")
+            seen = progress.fraction or 0.0
+        await pull.aclose()
+        assert 0.2 < seen < 1.0
+        await wait_for_condition(lambda: state.cancelled["pull"] == 1 and state.active_pulls == 0,
+                                 what="the server to see the pull cancelled")
     assert "llama3.1:8b" not in {m.name for m in await adapter.list_models()}
 
 
@@ -339,7 +325,7 @@ async def test_pull_stream_cut_short_is_an_error_and_installs_nothing(emulator: 
     adapter = ollama(server, client)
     with pytest.raises(ProtocolError, match="without status success"):
         _ = [p async for p in adapter.pull("gemma2:2b")]
-    assert state_of(server).find("gemma2:2b") is None
+    assert ollama_state(server).find("gemma2:2b") is None
 
 
 def piece(text: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from providers.http import make_client
 
 FLAVOURS = ("openai", "vllm", "llamacpp")
 MODEL = {"openai": "gpt-4o-mini", "vllm": "meta-llama/Llama-3.1-8B-Instruct", "llamacpp": "any"}
-TIMEOUT_S = 0.5
+TIMEOUT_S = 1.0
 STALL = "3"  # well past the adapter's timeout; the stalled handler finishes on its own afterwards
 
 STREAM_FAULTS: dict[str, type[ProviderError] | None] = {

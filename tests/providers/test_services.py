@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from providers.emulators.text import Pace
 from providers.errors import AuthFailedError, ProtocolError
 from providers.http import make_client
 from tests.conftest import EmulatorFactory
+from tests.waiting import bounded
 
 VECTOR_KINDS = ("chroma", "qdrant", "milvus")
 
@@ -193,7 +193,7 @@ if mode == "garbage":
     print("Shared Instance[37428]  Status: Up")
     sys.exit(0)
 if mode == "hang":
-    time.sleep(30)
+    time.sleep(600)
 print(json.dumps({"interfaces": interfaces, "rxb": 1, "txb": 2, "transport_id": "ab12", "transport_uptime": 10920}))
 """
 
@@ -232,10 +232,9 @@ async def test_reticulum_health_comes_from_rnstatus_json(rnstatus: Callable[[str
 async def test_a_hung_rnstatus_is_killed_at_the_timeout(rnstatus: Callable[[str], None],
                                                         client: httpx.AsyncClient) -> None:
     rnstatus("hang")
-    started = time.perf_counter()
-    health = await reticulum(client, timeout_s=0.5).health()
+    # the 600 s sleeper is killed at the timeout, not waited for
+    health = await bounded(reticulum(client, timeout_s=0.5).health(), what="the probe's timeout")
     assert health.status == "down" and "no answer within 0.5s" in health.detail
-    assert time.perf_counter() - started < 5.0  # the 30 s sleeper was killed, not waited for
 
 
 async def test_no_rnstatus_on_path_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

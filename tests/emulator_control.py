@@ -1,0 +1,25 @@
+"""Control over emulated servers that a test needs to act on a running operation without racing its end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from providers.emulators.ollama_state import OllamaState
+from providers.emulators.server import EmulatorServer
+
+
+def ollama_state(server: EmulatorServer) -> OllamaState:
+    state: OllamaState = server.app.state.ollama
+    return state
+
+
+@contextmanager
+def pulls_held(server: EmulatorServer) -> Iterator[OllamaState]:
+    """While inside, every streamed pull on this Ollama emulator waits halfway until the block is left."""
+    state = ollama_state(server)
+    state.hold_pulls = True
+    try:
+        yield state
+    finally:
+        state.hold_pulls = False
