@@ -8,6 +8,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
+from config.bounds import number_text
 from config.kinds import closest
 from config.secret_ref import looks_like_key
 
@@ -64,7 +65,7 @@ def _shown(value: Any, *, sensitive: bool) -> str:
     if isinstance(value, bool):
         return f", not {str(value).lower()}"
     if isinstance(value, int | float):
-        return f", not {value}"
+        return f", not {number_text(value)}"
     if isinstance(value, str):
         return f", not '{value[:40]}{'…' if len(value) > 40 else ''}'"
     if isinstance(value, list):
@@ -127,6 +128,10 @@ def describe(error: ErrorDetails, root: type[BaseModel]) -> tuple[DataPath, bool
         elif family in ("list", "tuple") and isinstance(value, dict):
             message += " — start each entry with '- '"
         return path, False, message
+    if kind == "int_parsing_size":
+        return path, False, f"{field} must be a whole number{_shown(value, sensitive=sensitive)}"
+    if kind == "finite_number":
+        return path, False, f"{field} must be a finite number{_shown(value, sensitive=sensitive)}"
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]
         bound = ctx.get(key)

@@ -40,6 +40,11 @@ def expand_vars(text: str, environ: Mapping[str, str] | None = None) -> str:
     return _VARIABLE.sub(substitute, text)
 
 
+def variable_names(text: str) -> list[str]:
+    """The names of the variables `text` refers to, in order (a `$$` escape refers to none)."""
+    return [name for match in _VARIABLE.finditer(text) if (name := match.group("braced") or match.group("bare"))]
+
+
 def expand_user(text: str, environ: Mapping[str, str] | None = None) -> str:
     """Expand a leading `~` or `~/` to the home directory (from HOME in `environ`, as a shell would)."""
     if text != "~" and not text.startswith("~/"):

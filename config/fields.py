@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo
 
+from config.expand import expand_vars, variable_names
 from config.secret_ref import KEEP_IT_SECRET
+from config.secret_registry import MIN_SECRET_LENGTH
 
 _NAME = re.compile(r"[a-z0-9._-]+")
 
@@ -57,14 +60,34 @@ def check_url(url: str) -> str:
     if not parts.hostname:
         raise ValueError(f"base_url '{url}' has no host name — e.g. http://127.0.0.1:11434")
     try:
-        _ = parts.port
+        port = parts.port
     except ValueError:
-        raise ValueError(f"base_url '{url}' has an invalid port") from None
+        port = -1
+    if port is not None and not 1 <= port <= 65535:  # urlsplit lets :0 through; nothing listens there
+        raise ValueError(f"base_url '{url}' has an invalid port — a port is a number from 1 to 65535")
     if parts.query or parts.fragment:
         # Never echo a query: it is where tokens hide (`?token=…`).
         raise ValueError("base_url must not have a query (?…) or fragment (#…) — give the server root; "
                          "keys go in api_key")
     return url.rstrip("/")
+
+
+def check_written_url(written: str, environ: Mapping[str, str] | None = None) -> str:
+    """check_url on `written` after expanding its variables; a problem is reported as written (`$OAI_KEY`), never
+    with a variable's value, which may be a key someone pointed at the wrong field."""
+    expanded = expand_vars(written, environ)
+    try:
+        return check_url(expanded)
+    except ValueError as exc:
+        if expanded == written:
+            raise
+        message = str(exc).replace(expanded, written)
+        env = os.environ if environ is None else environ
+        for name in variable_names(written):
+            value = env.get(name)
+            if value and len(value) >= MIN_SECRET_LENGTH:  # a shorter one (a port) is no secret and too common
+                message = message.replace(value, f"${{{name}}}")
+        raise ValueError(message) from None
 
 
 class ConfigModel(BaseModel):

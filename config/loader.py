@@ -18,6 +18,7 @@ from config.error_text import describe
 from config.kinds import KINDS
 from config.schema import DeckConfig, ProviderConfig
 from config.secret_ref import KEEP_IT_SECRET, looks_like_key
+from config.yaml_limits import MAX_FILE_BYTES, line_and_col
 from config.yaml_marks import START, DataPath, Position, YamlSyntaxError, parse_yaml
 
 
@@ -45,21 +46,43 @@ class ConfigError(Exception):
 
 
 def _read(path: Path) -> str:
-    """The file's text; OSError/UnicodeError become a ConfigError naming the file."""
+    """The file's text; OSError/UnicodeError and a file over MAX_FILE_BYTES become a ConfigError naming the file."""
     file = str(path)
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as stream:
+            # Read one byte past the limit, never the whole of a huge file (or of /dev/zero).
+            data = stream.read(MAX_FILE_BYTES + 1)
+        return _decode(file, data)
     except FileNotFoundError:
         reason = "no such file — create it (start from llmdeck.example.yaml) or pass another path"
     except IsADirectoryError:
         reason = "is a directory, not a config file"
     except PermissionError:
         reason = "cannot read the file: permission denied"
-    except UnicodeDecodeError as exc:
-        reason = f"not UTF-8 text (byte {exc.start})"
     except OSError as exc:
         reason = f"cannot read the file: {exc.strerror or exc}"
     raise ConfigError([ConfigProblem(file, 0, 0, reason)])
+
+
+def _decode(file: str, data: bytes) -> str:
+    """UTF-8 text of at most MAX_FILE_BYTES; a problem says where, as FILE:LINE:COL."""
+    if len(data) > MAX_FILE_BYTES:
+        line, col = _byte_position(data, MAX_FILE_BYTES)
+        raise ConfigError([ConfigProblem(file, line, col, f"the file is larger than {MAX_FILE_BYTES / 2**20:g} MiB, "
+                                                           "the limit for a config (a real one is a few KiB) — "
+                                                           "is this the right file?")])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, col = _byte_position(data, exc.start)
+        raise ConfigError([ConfigProblem(file, line, col, f"not UTF-8 text (byte 0x{data[exc.start]:02x}) — save "
+                                                          "the file as UTF-8")]) from None
+
+
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of a byte offset; bytes that do not decode count as one each."""
+    before = data[:offset].decode("utf-8-sig", errors="replace")
+    return line_and_col(before, len(before))
 
 
 def _strings(data: Any, path: DataPath = ()) -> Iterator[tuple[DataPath, str]]:

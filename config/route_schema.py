@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from config.bounds import Retries, Seconds, Weight
 from config.fields import ConfigModel
 from config.kinds import closest
 
@@ -23,7 +24,7 @@ class TargetConfig(ConfigModel):
     """Name of a provider in `providers`."""
     model: str = Field(min_length=1)
     """Model name as that provider knows it."""
-    weight: float = Field(1.0, gt=0)
+    weight: Weight = 1.0
     """Share of traffic under the `weighted` strategy."""
 
     @model_validator(mode="before")
@@ -40,13 +41,13 @@ class TargetConfig(ConfigModel):
 class RouteTimeouts(ConfigModel):
     """Per-route deadlines in seconds; unset ones fall back to the provider's."""
 
-    connect_s: float | None = Field(None, gt=0)
+    connect_s: Seconds | None = None
     """Connecting to one target."""
-    ttft_s: float | None = Field(None, gt=0)
+    ttft_s: Seconds | None = None
     """Time to the first token of one attempt."""
-    idle_s: float | None = Field(None, gt=0)
+    idle_s: Seconds | None = None
     """Longest silence inside a stream."""
-    total_s: float | None = Field(None, gt=0)
+    total_s: Seconds | None = None
     """The whole request across every hop."""
 
     @model_validator(mode="after")
@@ -67,7 +68,7 @@ class RouteConfig(ConfigModel):
     """Candidates, in order for `ordered`."""
     fallbacks: tuple[str, ...] = ()
     """Other aliases (or PROVIDER/MODEL) tried after every target failed."""
-    retries: int = Field(1, ge=0)
+    retries: Retries = 1
     """Extra attempts per target for retryable errors."""
     timeouts: RouteTimeouts = Field(default_factory=RouteTimeouts)
     """Deadlines for this route."""

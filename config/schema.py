@@ -15,10 +15,13 @@ from pydantic import (
     model_validator,
 )
 
+from config.bounds import Concurrency, RefreshSeconds, RequestsPerMinute, Seconds, TokensPerMinute, Usd, UsdPerMtok
 from config.checks import cross_check
 from config.expand import expand_path, expand_vars
-from config.fields import ConfigModel, check_name, check_url, environ_of, split_v1
+from config.fields import ConfigModel, check_name, check_written_url, environ_of, split_v1
 from config.kinds import KINDS, Kind, unknown_kind_message
+from config.reply_limits import ReplyLimitsConfig
+from config.restart_argv import check_restart_arg
 from config.route_schema import STRATEGIES, RouteConfig, RouteTimeouts, Strategy, TargetConfig
 from config.secret_ref import SecretRef, is_reference, parse_secret_ref
 
@@ -27,12 +30,13 @@ ImageProtocol = Literal["auto", "kitty", "sixel", "iterm2", "halfblock", "none"]
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
 
 
-def _expand_arg(value: str, info: ValidationInfo) -> str:
-    return expand_path(value, environ_of(info))
+def _check_arg(value: str, info: ValidationInfo) -> str:
+    return check_restart_arg(value, environ_of(info))
 
 
-# Expanded one by one so an unset variable is reported at its own argument.
-ArgvItem = Annotated[str, AfterValidator(_expand_arg)]
+# Checked one by one so an unset or secret variable is reported at its own argument; kept as written, so what is
+# shown says `${VAR}` and the value is read only when the command runs (config/restart_argv.py).
+ArgvItem = Annotated[str, AfterValidator(_check_arg)]
 
 
 class ProviderConfig(ConfigModel):
@@ -49,19 +53,20 @@ class ProviderConfig(ConfigModel):
     """A reference to the key: `keyring:NAME` or `env:VAR`. A literal key here is an error."""
     host: str | None = None
     """Groups providers by machine in the panes; may name an entry of `hosts`."""
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: Seconds = 30.0
     """Default read timeout for every call to this provider, in seconds."""
-    connect_timeout_s: float = Field(5.0, gt=0)
+    connect_timeout_s: Seconds = 5.0
     """Default connect timeout, in seconds."""
-    max_concurrency: int | None = Field(None, ge=1)
+    max_concurrency: Concurrency | None = None
     """At most this many requests in flight to this provider."""
-    rpm: int | None = Field(None, ge=1)
+    rpm: RequestsPerMinute | None = None
     """Client-side request limit per minute."""
-    tpm: int | None = Field(None, ge=1)
+    tpm: TokensPerMinute | None = None
     """Client-side token limit per minute."""
     restart: tuple[ArgvItem, ...] | None = None
     """Argv run without a shell to restart the backend, e.g. [ssh, box2, systemctl, --user, restart, vllm].
-    `$VAR` and a leading `~` expand; write `$$` for a literal `$`."""
+    `$VAR` and a leading `~` expand when it runs (kept as written here and in the confirmation); write `$$` for a
+    literal `$`. A variable named like a secret (`*_TOKEN`, `*_KEY`, …) is refused: argv is visible in `ps`."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra HTTP headers. Values of auth headers must be `keyring:NAME` / `env:VAR` references."""
 
@@ -82,7 +87,7 @@ class ProviderConfig(ConfigModel):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else check_url(expand_vars(value, environ_of(info)))
+        return None if value is None else check_written_url(value, environ_of(info))
 
     @field_validator("api_key")
     @classmethod
@@ -151,9 +156,9 @@ class BudgetConfig(ConfigModel):
 
     provider: str
     """Name of a provider in `providers`."""
-    usd_per_day: float | None = Field(None, ge=0)
+    usd_per_day: Usd | None = None
     """Cap per calendar day (local time)."""
-    usd_per_month: float | None = Field(None, ge=0)
+    usd_per_month: Usd | None = None
     """Cap per calendar month."""
 
     @model_validator(mode="after")
@@ -170,9 +175,9 @@ class PriceOverride(ConfigModel):
     """Limit the override to one provider; unset means every provider serving the model."""
     model: str = Field(min_length=1)
     """Model name as the provider knows it."""
-    input_usd_per_mtok: float = Field(ge=0)
+    input_usd_per_mtok: UsdPerMtok
     """Price of a million prompt tokens."""
-    output_usd_per_mtok: float = Field(ge=0)
+    output_usd_per_mtok: UsdPerMtok
     """Price of a million completion tokens."""
 
 
@@ -211,7 +216,7 @@ class UiConfig(ConfigModel):
     """A Textual theme name."""
     keys: dict[str, str] = Field(default_factory=dict)
     """Action id → key, e.g. {pull: ctrl+p}; overrides the default bindings."""
-    refresh_s: float = Field(2.0, gt=0)
+    refresh_s: RefreshSeconds = 2.0
     """Seconds between health polls of the panes."""
     image_protocol: ImageProtocol = "auto"
     """How to show images in the terminal: auto | kitty | sixel | iterm2 | halfblock | none."""
@@ -232,6 +237,8 @@ class DeckConfig(ConfigModel):
     """Console settings."""
     prices: tuple[PriceOverride, ...] = ()
     """Overrides of the bundled price table."""
+    replies: ReplyLimitsConfig = Field(default_factory=ReplyLimitsConfig)
+    """Default deadlines and the answer size cap for every request."""
 
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> DeckConfig:

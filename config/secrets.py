@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ from keyring.backend import KeyringBackend
 from keyring.errors import InitError, KeyringLocked, NoKeyringError, PasswordDeleteError
 
 from config.secret_ref import SecretRef, looks_like_key, parse_secret_ref
+from config.secret_registry import register_secret
 
 SERVICE = "llmdeck"
 # keyring has no "list entries" call that works on every backend, so the names (never the secrets) are kept in
@@ -133,6 +134,7 @@ def set_key(name: str, secret: str, *, backend: KeyringBackend | None = None) ->
     validate_key_name(name)
     if not secret:
         raise SecretsError("empty secret")
+    register_secret(secret)  # before the backend sees it: its errors are scrubbed of it too
     store = _store(backend)
     with _keyring_errors(store, secret):
         store.set_password(SERVICE, name, secret)
@@ -146,7 +148,9 @@ def get_key(name: str, *, backend: KeyringBackend | None = None) -> str | None:
     validate_key_name(name)
     store = _store(backend)
     with _keyring_errors(store):
-        return store.get_password(SERVICE, name)
+        secret = store.get_password(SERVICE, name)
+    register_secret(secret)  # every value read is scrubbed from whatever text may carry it later
+    return secret
 
 
 def delete_key(name: str, *, backend: KeyringBackend | None = None) -> None:
@@ -192,12 +196,23 @@ def resolve_reference(reference: str | SecretRef, *, backend: KeyringBackend | N
         value = os.environ.get(reference.name)
         if not value:
             raise MissingKeyError(f"environment variable {reference.name} is not set", key_name=reference.name)
+        register_secret(value)
         return value
     name = reference.name
     secret = get_key(name, backend=backend)
     if not secret:
         raise MissingKeyError(f"key {name} not set — run `llmdeck keys set {name}`", key_name=name)
     return secret
+
+
+def register_environment_secrets(references: Iterable[SecretRef]) -> None:
+    """Register the values of the `env:VAR` references among `references` with the redactor, without using them.
+
+    For checks that must know a secret before any request has resolved it (a restart argv); the keyring is not
+    read, since that may prompt the operator."""
+    for reference in references:
+        if reference.source == "env":
+            register_secret(os.environ.get(reference.name))
 
 
 def doctor() -> DoctorReport:

@@ -1,4 +1,4 @@
-"""YAML parsed with `yaml.SafeLoader`, keeping the line and column of every key and value by data path."""
+"""YAML parsed with a bounded `yaml.SafeLoader`, keeping the line and column of every key and value by data path."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from config.yaml_limits import BoundedSafeLoader, YamlRefusedError, find_unprintable
 
 DataPath = tuple[str | int, ...]
 
@@ -69,6 +71,10 @@ def _position(mark: yaml.Mark | None) -> Position:
 
 def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
     problem = exc.problem or exc.context or "not valid YAML"
+    if problem.startswith("could not determine a constructor for the tag "):
+        tag = problem.removeprefix("could not determine a constructor for the tag ")
+        shown = tag if len(tag) <= 80 else f"{tag[:80]}…"
+        return f"YAML tag {shown} is not allowed in a config — remove the tag"
     if "'\\t'" in problem:
         return "tab character — YAML indents with spaces only; replace the tab with spaces"
     hint = _HINTS.get(problem) or exc.context or "check the indentation and quoting near here"
@@ -92,6 +98,8 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: DataPath, parsed: Pars
     elif isinstance(node, yaml.MappingNode):
         first_seen: dict[str | int, Position] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` brings in keys written elsewhere; an explicit key may override them
             key = _key_of(loader, key_node)
             if key is None:
                 continue
@@ -108,15 +116,25 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: DataPath, parsed: Pars
 
 
 def parse_yaml(text: str) -> ParsedYaml:
-    """Parse one YAML document safely; YamlSyntaxError names the line and column of the first error."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document safely and within the limits of config/yaml_limits.py.
+
+    YamlSyntaxError names the line and column of the first error, including a limit crossed.
+    """
+    unprintable = find_unprintable(text)
+    if unprintable is not None:
+        line, col, message = unprintable
+        raise YamlSyntaxError(Position(line, col), message)
+    loader = BoundedSafeLoader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-        parsed = ParsedYaml(data=data, marks=Marks(), duplicate_keys=[])
+        parsed = ParsedYaml(data=None, marks=Marks(), duplicate_keys=[])
         if node is not None:
+            # Before construction: it rewrites mappings with `<<` merges, which would look like duplicate keys.
             _walk(loader, node, (), parsed)
+            parsed.data = loader.construct_document(node)
         return parsed
+    except YamlRefusedError as exc:
+        raise YamlSyntaxError(_position(exc.problem_mark), exc.problem) from None
     except yaml.MarkedYAMLError as exc:
         # An unclosed quote or bracket is reported at the end of the file; point at where it was opened instead.
         opened = exc.problem == "found unexpected end of stream" and exc.context_mark is not None

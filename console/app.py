@@ -10,6 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
+from textual.notifications import SeverityLevel
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Input, Static, TextArea
 
@@ -22,13 +23,16 @@ from console.screens.help import HelpScreen, live_entries
 from console.screens.onboarding import OnboardingScreen
 from console.shell_commands import DeckCommandProvider, ShellCommands
 from console.widgets.deck_status import DeckStatus
+from console.widgets.ledger_banner import LedgerBanner
 from console.widgets.status_badge import theme_style
 from providers.deck import Deck
+from providers.safe_text import one_line, terminal_safe
 
 if TYPE_CHECKING:  # the demo pulls in the emulators: imported only when a demo runs
     from console.demo import DemoSession
     from console.discovery import DiscoveryOutcome
 
+TYPED_IN_TEXT_FIELDS = frozenset({"command_line", "filter"})
 SHELL_ACTIONS = frozenset({"show_pane", "next_pane", "previous_pane", "command_line", "filter", "help", "back"})
 
 
@@ -68,6 +72,7 @@ class DeckApp(App[None]):
     def compose(self) -> ComposeResult:
         yield DeckStatus(self.deck, demo=self.demo is not None, readonly=self.readonly,
                          chaos=self.demo.chaos if self.demo is not None else None, id="deck-status")
+        yield LedgerBanner(self.deck, id="ledger-banner")
         yield Static(id="pane-tabs")
         first = self._build_pane(self.current_pane)
         self.panes[self.current_pane] = first
@@ -96,6 +101,14 @@ class DeckApp(App[None]):
 
     def on_unmount(self) -> None:
         self.bridge.detach()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast is plain, terminal-safe text: messages quote errors, names and bodies from servers, and
+        no message in llmdeck uses markup, so a `[/x]` in a model name cannot crash the console."""
+        del markup
+        super().notify(terminal_safe(message), title=one_line(title), severity=severity, timeout=timeout,
+                       markup=False)
 
     @property
     def status(self) -> DeckStatus:
@@ -176,8 +189,12 @@ class DeckApp(App[None]):
     # --- actions ------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "submit_filter":
+            return self.focused is self.filter_input  # elsewhere Enter goes to the focused widget
         if action not in SHELL_ACTIONS:
             return True
+        if action in TYPED_IN_TEXT_FIELDS and isinstance(self.focused, Input | TextArea):
+            return False  # `:` and `/` are text in a text field
         # A dialog is open: its own keys rule (Tab moves between its buttons). On the main screen Tab always
         # switches panes, even from a text field, so no pane can trap the keyboard.
         return len(self.screen_stack) == 1
@@ -213,7 +230,9 @@ class DeckApp(App[None]):
         field = self.filter_input
         field.value = self.filters.get(self.current_pane, "")
         field.add_class("open")
-        field.focus()
+        # shown and focused now, not on the next refresh: the keys typed right after `/` must land in it
+        field.display = True
+        self.set_focus(field)
 
     def action_back(self) -> None:
         """Esc: close the filter line (clearing it), else leave a text field (so 1–6, `:` and `/` work again),
@@ -239,14 +258,15 @@ class DeckApp(App[None]):
 
     def _close_filter(self) -> None:
         self.filter_input.remove_class("open")
+        self.filter_input.display = False
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         if self.filter_input.has_class("open"):
             self._set_filter(event.value)
 
-    @on(Input.Submitted, "#filter")
-    def filter_submitted(self, event: Input.Submitted) -> None:
+    def action_submit_filter(self) -> None:
+        self._set_filter(self.filter_input.value)
         self._close_filter()
         self._focus_pane(self.panes[self.current_pane])
 

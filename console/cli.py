@@ -178,10 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"llmdeck: {name}: not available yet\n")
         return EXIT_USAGE
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # now, not at exit, so a reader that has left is met where it is handled
+        return code
     except KeyboardInterrupt:
         sys.stderr.write("llmdeck: interrupted\n")
         return 130
+    except BrokenPipeError:  # stdout's reader left (`| head`): what it wanted it has; stop without a word
+        from console.commands.chat_stop import PIPE_CLOSED_EXIT, silence_stdout
+
+        silence_stdout()
+        return PIPE_CLOSED_EXIT
 
 
 if __name__ == "__main__":

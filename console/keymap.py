@@ -23,8 +23,13 @@ APP_BINDINGS: list[Binding] = [
     # Priority: Tab switches panes rather than moving focus, even from a text field; dialogs keep their own Tab.
     Binding("tab", "next_pane", "Next pane", id="next-pane", priority=True, show=False),
     Binding("shift+tab", "previous_pane", "Previous pane", id="previous-pane", priority=True, show=False),
-    Binding("colon", "command_line", "Command", id="command-line", key_display=":"),
-    Binding("slash", "filter", "Filter", id="filter", key_display="/"),
+    # Priority: the command line and the filter open before the keys typed after them are handed out, so fast
+    # typing (or a whole line arriving in one packet over SSH) lands in them; in a text field they type as usual.
+    Binding("colon", "command_line", "Command", id="command-line", key_display=":", priority=True),
+    Binding("slash", "filter", "Filter", id="filter", key_display="/", priority=True),
+    # Priority while the filter line has the focus: the pane takes the keyboard back before the next key is
+    # handed out, so `/ name Enter ctrl+d` typed ahead acts on the filtered table.
+    Binding("enter", "submit_filter", "Apply filter", id="filter-submit", priority=True, show=False),
     Binding("question_mark", "help", "Help", id="help", key_display="?"),
     Binding("escape", "back", "Back", id="back", show=False),
     Binding("ctrl+r", "refresh_now", "Refresh", id="refresh"),

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from console.widgets.png_decode import RgbImage
+from console.widgets.png_decode import RgbImage, preview_size
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -102,9 +102,12 @@ def graphics_view(protocol: Literal["kitty", "sixel"], *, id: str | None = None)
 
 
 def open_picture(path: Path) -> object:
-    """A PNG file read fully into a Pillow image (blocking: call it from a thread); OSError if unreadable."""
+    """A PNG file read fully into a Pillow image (blocking: call it from a thread); OSError if unreadable,
+    PngError if it declares more pixels than a preview holds (checked before Pillow inflates anything)."""
     from PIL import Image
 
+    with path.open("rb") as handle:
+        preview_size(handle.read(33))
     with Image.open(path) as picture:
         picture.load()
         return picture.copy()

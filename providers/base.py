@@ -10,7 +10,8 @@ from typing import Literal
 
 import httpx
 
-from providers.errors import StreamBrokenError, UnsupportedError
+from providers.errors import StreamBrokenError, UnsupportedError, redact
+from providers.reply_numbers import check_tokens
 
 HealthStatus = Literal["up", "degraded", "down", "unauthorized", "unknown"]
 ModelKind = Literal["chat", "embed", "image", "collection", "workflow"]
@@ -47,6 +48,12 @@ class Health:
     vram_used_bytes: int | None = None
     vram_total_bytes: int | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Details and versions are backend text (error bodies, status fields): a probe may echo the key it was sent.
+        object.__setattr__(self, "detail", redact(self.detail))
+        if self.version is not None:
+            object.__setattr__(self, "version", redact(self.version))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +95,15 @@ class ChatRequest:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens of one reply; each count is a whole number in 0..MAX_TOKENS (else ProtocolError at construction),
+    so no reply can overflow the ledger or pay back a budget."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        check_tokens(self.prompt_tokens, "prompt token count")
+        check_tokens(self.completion_tokens, "completion token count")
 
     @property
     def total_tokens(self) -> int:

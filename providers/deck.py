@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from config.schema import DeckConfig, ProviderConfig
-from config.secrets import SecretsError, resolve_reference
+from config.secret_registry import scrub as redact_secrets
+from config.secrets import SecretsError, register_environment_secrets, resolve_reference
 from providers.adapters import ADAPTERS, build_adapter
 from providers.base import (
     Adapter,
@@ -34,15 +35,18 @@ from providers.deck_signals import Budget, DeckSignals, SpendBook
 from providers.errors import AuthFailedError, ProviderError, UnsupportedError
 from providers.http import make_client
 from providers.image_store import SavedImage, save_image
-from providers.ledger import Ledger
+from providers.ledger import Ledger, LedgerError
 from providers.limits import LimitPolicy
 from providers.metrics import RollingMetrics
 from providers.model_details import ModelSheet, model_sheet, switch_checkpoint
 from providers.monitor import HealthEvent, HealthMonitor, MonitorPolicy
+from providers.png_bounds import check_png
 from providers.pricing import PriceTable
+from providers.reply_bounds import ReplyBounds, as_provider_error
 from providers.restart import RestartOutcome, RestartPlan, run_restart
 from providers.router import RoutedStream, Router
 from providers.routing import Attempt, PlannedHop, Route, RouteTimeouts, Target
+from providers.secret_stream import SecretStreamScrubber
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,12 @@ def route_from_config(config: DeckConfig) -> list[Route]:
     ]
 
 
+def reply_bounds(config: DeckConfig) -> ReplyBounds:
+    """The config's `replies` section: deadlines for every request that sets none, and the answer cap."""
+    limits = config.replies
+    return ReplyBounds(RouteTimeouts(idle_s=limits.idle_s, total_s=limits.total_s), limits.max_answer_chars)
+
+
 class Deck:
     """Build with a config and a data dir; `async with deck:` starts the monitor and opens the ledger."""
 
@@ -150,24 +160,40 @@ class Deck:
         )
         limits = {p.name: LimitPolicy(p.rpm, p.tpm, p.max_concurrency) for p in config.providers}
         self.router = Router(self.adapters, route_from_config(config), limits=limits, signals=self.signals,
-                             observer=self._hop_finished)
+                             observer=self._hop_finished, bounds=reply_bounds(config))
         self.ledger: Ledger | None = None
+        self.ledger_problem: str | None = None
+        """Why the ledger could not be opened or last written (one line with what to do); None while it works."""
         self._listeners: list[Listener] = []
         self._unsubscribe_monitor: Callable[[], None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
     async def start(self, *, monitor: bool = True) -> None:
-        ledger = self.ledger = await asyncio.to_thread(Ledger.open, self.data_dir / "ledger.sqlite3")
-        now = datetime.now().astimezone()
-        day = await asyncio.to_thread(ledger.spend_today_by_provider)
-        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        month = {name: await asyncio.to_thread(ledger.spend_since, name, month_start.timestamp())
-                 for name in self.spend.budgets}
-        self.spend.seed(day, month, now)
+        """Open the ledger, seed spend from it, and start the monitor. A ledger that cannot be used (data dir
+        missing, full, read-only, damaged, from a newer llmdeck) leaves the deck running without history and
+        `ledger_problem` saying why: the CLI refuses to go on, the console shows a banner."""
+        try:
+            await self._open_ledger()
+        except LedgerError as exc:
+            self.ledger_problem = str(exc)
         self._unsubscribe_monitor = self.monitor.subscribe(self._on_health)
         if monitor:
             self.monitor.start()
+
+    async def _open_ledger(self) -> None:
+        ledger = await asyncio.to_thread(Ledger.open, self.data_dir / "ledger.sqlite3")
+        try:
+            now = datetime.now().astimezone()
+            day = await asyncio.to_thread(ledger.spend_today_by_provider)
+            month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            month = {name: await asyncio.to_thread(ledger.spend_since, name, month_start.timestamp())
+                     for name in self.spend.budgets}
+        except LedgerError:
+            await asyncio.to_thread(ledger.close)
+            raise
+        self.spend.seed(day, month, now)
+        self.ledger = ledger
 
     async def stop(self) -> None:
         await self.monitor.stop()
@@ -262,15 +288,18 @@ class Deck:
         if self.ledger is not None:
             ledger = self.ledger
             hop = next((i for i, a in enumerate(routed.attempts) if a.outcome == "ok"), None)
-            await asyncio.to_thread(
-                ledger.record_request, alias=routed.route.alias, hop=hop,
-                provider=served.provider if served else None, model=served.model if served else None,
-                prompt_tokens=routed.usage.prompt_tokens if routed.usage else 0,
-                completion_tokens=routed.usage.completion_tokens if routed.usage else 0, cost_usd=cost,
-                ttft_ms=routed.ttft_ms, latency_ms=routed.total_ms,
-                status=_request_status(run),
-                error_kind=error_kind, error_message=str(run.error) if run.error else None,
-            )
+            try:
+                await asyncio.to_thread(
+                    ledger.record_request, alias=routed.route.alias, hop=hop,
+                    provider=served.provider if served else None, model=served.model if served else None,
+                    prompt_tokens=routed.usage.prompt_tokens if routed.usage else 0,
+                    completion_tokens=routed.usage.completion_tokens if routed.usage else 0, cost_usd=cost,
+                    ttft_ms=routed.ttft_ms, latency_ms=routed.total_ms,
+                    status=_request_status(run),
+                    error_kind=error_kind, error_message=str(run.error) if run.error else None,
+                )
+            except LedgerError as exc:  # the answer was still given; the caller reports the lost row
+                self.ledger_problem = str(exc)
         self._emit(RequestFinished(routed.route.alias, routed.served_by, tuple(routed.attempts), cost, error_kind))
 
     # --- health and catalog ---------------------------------------------------------------------------------
@@ -297,6 +326,9 @@ class Deck:
                 continue
             if isinstance(result, TimeoutError):
                 errors[name] = str(result) or "no answer in time"
+                continue
+            if isinstance(result, Exception):  # an adapter's stray exception: this provider failed, not the deck
+                errors[name] = as_provider_error(result, name).brief
                 continue
             if isinstance(result, BaseException):
                 raise result
@@ -363,6 +395,10 @@ class Deck:
         return RestartPlan(provider, config.restart)
 
     async def restart(self, provider: str) -> RestartOutcome:
+        """Run the provider's restart argv; RestartRefusedError (a ValueError) when it would carry a known secret."""
+        # Keys referenced from the environment are known secrets even before any request has read them.
+        register_environment_secrets(ref for p in self.config.providers
+                                     for ref in (p.api_key_ref, *p.header_refs.values()) if ref is not None)
         outcome = await run_restart(self.restart_plan(provider))
         self.monitor.probe_now(provider)
         return outcome
@@ -373,16 +409,23 @@ class Deck:
                              out: Path | None = None) -> SavedImage:
         """Generate, save PNG + JSON sidecar under the data dir (or `out`), and record the job in the ledger."""
         started = time.perf_counter()
-        result = await self.adapter(provider).generate_image(request, on_progress)
+        try:
+            result = await self.adapter(provider).generate_image(request, on_progress)
+        except Exception as exc:  # an adapter's stray exception is that provider's failure, in the taxonomy
+            raise as_provider_error(exc, provider) from exc
         ms = (time.perf_counter() - started) * 1000.0
+        await asyncio.to_thread(check_png, result.png, provider)  # a bomb is refused before it reaches the disk
         saved = await asyncio.to_thread(save_image, self.data_dir / "images", provider, request, result, ms, out)
         if self.ledger is not None:
-            await asyncio.to_thread(
-                self.ledger.record_image, provider=provider, model=result.model, prompt=request.prompt,
-                params={"width": request.width, "height": request.height, "steps": request.steps,
-                        "seed": result.seed, "negative": request.negative},
-                path=str(saved.path), ms=ms,
-            )
+            try:
+                await asyncio.to_thread(
+                    self.ledger.record_image, provider=provider, model=result.model, prompt=request.prompt,
+                    params={"width": request.width, "height": request.height, "steps": request.steps,
+                            "seed": result.seed, "negative": request.negative},
+                    path=str(saved.path), ms=ms,
+                )
+            except LedgerError as exc:  # the image is saved; the caller reports the lost row
+                self.ledger_problem = str(exc)
         return saved
 
     async def interrupt_image(self, provider: str) -> None:
@@ -408,25 +451,51 @@ class ChatRun:
         self.cost_usd = 0.0
         self.error: ProviderError | None = None
         self.cancelled = False
+        self._stream: AsyncGenerator[ChatChunk, None] | None = None
+        self._secrets = SecretStreamScrubber()  # a proxy may echo the key into the answer, split across chunks
 
     def __aiter__(self) -> AsyncIterator[ChatChunk]:
-        return self._run()
+        self._stream = self._run()
+        return self._stream
 
-    async def _run(self) -> AsyncIterator[ChatChunk]:
+    async def __aenter__(self) -> ChatRun:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Leaving the block ends the run however it was left (an error in the caller's own code, such as a
+        closed pipe, included): the ledger row is written now, not by a generator finaliser after the deck
+        has closed."""
+        if self._stream is not None:
+            await self._stream.aclose()
+
+    async def _run(self) -> AsyncGenerator[ChatChunk, None]:
+        stream = aiter(self.routed)
+        secrets = self._secrets
         try:
-            async for chunk in self.routed:
-                yield chunk
+            async for chunk in stream:
+                text = secrets.feed(chunk.text)
+                yield chunk if text == chunk.text else replace(chunk, text=text)
+            if tail := secrets.flush():
+                yield ChatChunk(text=tail)
         except ProviderError as exc:
             self.error = exc
+            if tail := secrets.flush():  # a cut answer shows whole, as the ledger keeps it; then the error
+                yield ChatChunk(text=tail)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             self.cancelled = True
             raise
         finally:
+            if isinstance(stream, AsyncGenerator):  # closed now, so the router records the hop it was on
+                await stream.aclose()
             await asyncio.shield(self.deck._finish(self))
 
     @property
     def text(self) -> str:
-        return self.routed.text
+        """The answer so far as the caller was given it: scrubbed of every known secret, without the few characters
+        still held back in case a secret follows (a cancelled answer is kept exactly as it was shown)."""
+        text = redact_secrets(self.routed.text)
+        held = self._secrets.held
+        return text[: len(text) - held] if held else text
 
 

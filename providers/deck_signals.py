@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,8 @@ class SpendBook:
             self._month_key = month_key
 
     def add(self, provider: str, usd: float, now: datetime | None = None) -> None:
+        if not math.isfinite(usd) or usd < 0:
+            return  # spend only grows: no figure may pay a budget back or poison it with inf/nan
         self._roll(now or datetime.now().astimezone())
         self.day[provider] = self.day.get(provider, 0.0) + usd
         self.month[provider] = self.month.get(provider, 0.0) + usd

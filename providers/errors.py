@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Literal
 
+from config.secret_registry import scrub as scrub_secrets
+
 TimeoutPhase = Literal["connect", "ttft", "idle", "total", "read"]
 
 _SECRET_PATTERNS = (
@@ -32,10 +34,12 @@ _SECRET_PATTERNS = (
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove anything that looks like a credential, and every known secret value, from `text`."""
+    """Remove anything that looks like a credential, every secret this process has read (and its encodings:
+    base64, URL, hex; see config.secret_registry) and every value in `secrets` from `text`."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
+    text = scrub_secrets(text)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub("***", text)
     return text

@@ -8,12 +8,12 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from providers.base import ChatChunk
+from providers.bounded_body import LineSplitter, iter_text, read_body, read_error_body, read_error_bytes
 from providers.errors import (
     AuthFailedError,
     BadRequestError,
@@ -30,9 +30,19 @@ from providers.errors import (
     StreamBrokenError,
     UnreachableError,
 )
+from providers.sse import SSEEvent as SSEEvent  # re-exported: adapters import the SSE types from here
+from providers.sse import SSEParser as SSEParser
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-"""A JSON body larger than this is refused as a ProtocolError rather than parsed into memory."""
+"""A body (decompressed) larger than this is refused as a ProtocolError while it is read: images, answers."""
+
+MAX_LISTING_BYTES = 8 * 1024 * 1024
+"""The cap for JSON fetched with GET (catalogs, health, props): far above any real listing, and small enough that
+the monitor's probe of a hostile server cannot take much memory every cycle."""
+
+MAX_JSON_ITEMS = 2_000_000
+"""At most this many JSON values (counted as commas, braces and brackets) in one body: a few megabytes of `[{},`
+would otherwise parse into hundreds of megabytes of Python objects."""
 
 _CONTEXT_MARKERS = (
     "context_length_exceeded", "exceed_context_size", "maximum context length", "context length",
@@ -52,6 +62,8 @@ def make_client(*, max_connections: int = 100, keepalive: int = 20, timeout_s: f
         timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
         trust_env=False,
         follow_redirects=False,
+        # Only what bounded_body can inflate in bounded pieces (httpx would add br/zstd when they are installed).
+        headers={"Accept-Encoding": "gzip, deflate"},
     )
 
 
@@ -160,6 +172,10 @@ def parse_json(body: bytes | str, provider: str | None, what: str = "reply") -> 
     """Parse a JSON body, tolerating leading blank lines (DeepSeek under load)."""
     if len(body) > MAX_BODY_BYTES:
         raise ProtocolError(f"{what} larger than {MAX_BODY_BYTES} bytes", provider=provider)
+    items = (body.count(",") + body.count("{") + body.count("[") if isinstance(body, str)
+             else body.count(b",") + body.count(b"{") + body.count(b"["))
+    if items > MAX_JSON_ITEMS:
+        raise ProtocolError(f"{what} holds more than {MAX_JSON_ITEMS} JSON values", provider=provider)
     try:
         return json.loads(body.strip() if isinstance(body, str) else body.strip() or b"null")
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested garbage
@@ -177,21 +193,20 @@ async def raise_for_status(response: httpx.Response, provider: str | None) -> No
     """Read an error body (bounded) and raise the mapped error; return silently on 2xx."""
     if response.status_code < 400:
         return
-    body = b""
-    async for piece in response.aiter_bytes():
-        body += piece
-        if len(body) > 65536:
-            break
-    raise error_from_status(response.status_code, body.decode("utf-8", "replace"), response.headers, provider)
+    body = await read_error_body(response, provider)
+    raise error_from_status(response.status_code, body, response.headers, provider)
 
 
 async def request_json(client: httpx.AsyncClient, method: str, url: str, *, provider: str | None,
                        headers: Mapping[str, str] | None = None, json_body: Any = None,
                        params: Mapping[str, Any] | None = None, timeout_s: float | httpx.Timeout | None = None,
-                       allow_empty: bool = False) -> Any:
-    """One request with a JSON answer, every failure mapped to the taxonomy."""
+                       allow_empty: bool = False, max_bytes: int | None = None) -> Any:
+    """One request with a JSON answer, every failure mapped to the taxonomy. The body is capped at `max_bytes`
+    (default MAX_LISTING_BYTES for GET, MAX_BODY_BYTES otherwise)."""
+    if max_bytes is None:
+        max_bytes = MAX_LISTING_BYTES if method.upper() == "GET" else MAX_BODY_BYTES
     response = await send(client, method, url, provider=provider, headers=headers, json_body=json_body,
-                          params=params, timeout_s=timeout_s)
+                          params=params, timeout_s=timeout_s, max_bytes=max_bytes)
     if allow_empty and not response.content.strip():
         return None
     content_type = response.headers.get("content-type", "")
@@ -203,8 +218,21 @@ async def request_json(client: httpx.AsyncClient, method: str, url: str, *, prov
 async def send(client: httpx.AsyncClient, method: str, url: str, *, provider: str | None,
                headers: Mapping[str, str] | None = None, json_body: Any = None,
                params: Mapping[str, Any] | None = None, timeout_s: float | httpx.Timeout | None = None,
-               content: bytes | None = None) -> httpx.Response:
-    """Send and read a whole (bounded) response; raise the mapped error on failure or error status."""
+               content: bytes | None = None, max_bytes: int = MAX_BODY_BYTES) -> httpx.Response:
+    """Send and read a whole response, at most `max_bytes` decompressed (counted while reading); raise the
+    mapped error on failure or error status."""
+    response = await fetch(client, method, url, provider=provider, headers=headers, json_body=json_body,
+                           params=params, timeout_s=timeout_s, content=content, max_bytes=max_bytes)
+    if response.status_code >= 400:
+        raise error_from_status(response.status_code, response.text, response.headers, provider)
+    return response
+
+
+async def fetch(client: httpx.AsyncClient, method: str, url: str, *, provider: str | None,
+                headers: Mapping[str, str] | None = None, json_body: Any = None,
+                params: Mapping[str, Any] | None = None, timeout_s: float | httpx.Timeout | None = None,
+                content: bytes | None = None, max_bytes: int = MAX_BODY_BYTES) -> httpx.Response:
+    """Like `send`, but an error status is returned (its body cut to a message's length), not raised."""
     kwargs: dict[str, Any] = {"headers": headers, "params": params}
     if json_body is not None:
         kwargs["json"] = json_body
@@ -213,14 +241,18 @@ async def send(client: httpx.AsyncClient, method: str, url: str, *, provider: st
     if timeout_s is not None:
         kwargs["timeout"] = timeout_s
     try:
-        response = await client.request(method, url, **kwargs)
+        async with client.stream(method, url, **kwargs) as streamed:
+            if streamed.status_code >= 400:
+                body = await read_error_bytes(streamed, provider)
+            else:
+                body = await read_body(streamed, provider, limit=max_bytes,
+                                       what=f"{method} {streamed.url.path}")
     except httpx.HTTPError as exc:
         raise error_from_transport(exc, provider) from None
-    if response.status_code >= 400:
-        raise error_from_status(response.status_code, response.text, response.headers, provider)
-    if len(response.content) > MAX_BODY_BYTES:
-        raise ProtocolError(f"reply larger than {MAX_BODY_BYTES} bytes", provider=provider)
-    return response
+    # The body is already decoded: the copy handed on must not claim an encoding or the wire's length.
+    dropped = ("content-encoding", "content-length")
+    kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in dropped]
+    return httpx.Response(streamed.status_code, headers=kept, content=body, request=streamed.request)
 
 
 @asynccontextmanager
@@ -239,73 +271,6 @@ async def open_stream(client: httpx.AsyncClient, method: str, url: str, *, provi
         raise error_from_transport(exc, provider) from None
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    event: str
-    data: str
-
-
-class SSEParser:
-    """Incremental server-sent-events decoder (WHATWG event-stream rules, as httpx-sse applies them).
-
-    `feed` takes decoded text as it arrives and returns the events it completed, so a reader needs no extra
-    generator layer per event. Lines end at CRLF, CR or LF (a CRLF split across reads counts once); `:` lines
-    are comments; an event is dispatched at a blank line when it has data, an event name, an id or a retry
-    (named "message" when no `event:` line named it); a partial line or event at the end of the stream is dropped."""
-
-    __slots__ = ("_data", "_event", "_last_id", "_retry", "_skip_lf", "_tail")
-
-    def __init__(self) -> None:
-        self._tail = ""
-        self._skip_lf = False  # the previous piece ended in CR: a LF opening this one ends no extra line
-        self._event = ""
-        self._data: list[str] = []
-        self._last_id = ""  # kept across events, as the spec says
-        self._retry = False
-
-    def feed(self, text: str) -> list[SSEEvent]:
-        if self._skip_lf:
-            self._skip_lf = False
-            if text.startswith("\n"):
-                text = text[1:]
-        if "\r" in text:
-            self._skip_lf = text.endswith("\r")
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if "\n" not in text:
-            self._tail += text
-            return []
-        lines = text.split("\n")
-        if self._tail:
-            lines[0] = self._tail + lines[0]
-        self._tail = lines.pop()
-        events: list[SSEEvent] = []
-        for line in lines:
-            if not line:
-                if self._data or self._event or self._last_id or self._retry:
-                    events.append(SSEEvent(self._event or "message", "\n".join(self._data)))
-                    self._event, self._data, self._retry = "", [], False
-                continue
-            if line[0] == ":":
-                continue
-            name, _, value = line.partition(":")
-            if value[:1] == " ":
-                value = value[1:]
-            if name == "data":
-                self._data.append(value)
-            elif name == "event":
-                self._event = value
-            elif name == "id":
-                if "\0" not in value:
-                    self._last_id = value
-            elif name == "retry":
-                try:
-                    int(value)
-                except ValueError:
-                    continue
-                self._retry = True
-        return events
-
-
 def check_event_stream(response: httpx.Response, provider: str | None) -> None:
     """Raise ProtocolError unless the response is `text/event-stream`."""
     content_type = response.headers.get("content-type", "")
@@ -316,9 +281,9 @@ def check_event_stream(response: httpx.Response, provider: str | None) -> None:
 async def iter_sse(response: httpx.Response, provider: str | None) -> AsyncIterator[SSEEvent]:
     """Server-sent events of a response; comments and keep-alives are skipped."""
     check_event_stream(response, provider)
-    parser = SSEParser()
+    parser = SSEParser(provider)
     try:
-        async for text in response.aiter_text():
+        async for text in iter_text(response, provider):
             for event in parser.feed(text):
                 yield event
     except httpx.HTTPError as exc:
@@ -327,22 +292,30 @@ async def iter_sse(response: httpx.Response, provider: str | None) -> AsyncItera
 
 async def iter_ndjson(response: httpx.Response, provider: str | None) -> AsyncIterator[dict[str, Any]]:
     """One JSON object per line; a lone `{"error": …}` line becomes the mapped error (status stays 200)."""
+    splitter = LineSplitter(provider)
     try:
-        async for line in response.aiter_lines():
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise ProtocolError(f"malformed NDJSON line: {line[:120]!r}", provider=provider) from exc
-            if not isinstance(obj, dict):
-                raise ProtocolError(f"NDJSON line is not an object: {line[:120]!r}", provider=provider)
-            if "error" in obj and len(obj) <= 2:
-                status = _status_of_stream_error(str(obj["error"]))
-                raise error_from_status(status, json.dumps(obj), {}, provider)
-            yield obj
+        async for text in iter_text(response, provider):
+            for line in splitter.feed(text):
+                if line.strip():
+                    yield _ndjson_object(line, provider)
+        last = splitter.finish()
+        if last.strip():
+            yield _ndjson_object(last, provider)
     except httpx.HTTPError as exc:
         raise error_from_transport(exc, provider) from None
+
+
+def _ndjson_object(line: str, provider: str | None) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested garbage
+        raise ProtocolError(f"malformed NDJSON line: {line[:120]!r}", provider=provider) from exc
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"NDJSON line is not an object: {line[:120]!r}", provider=provider)
+    if "error" in obj and len(obj) <= 2:
+        status = _status_of_stream_error(str(obj["error"]))
+        raise error_from_status(status, json.dumps(obj), {}, provider)
+    return obj
 
 
 def _status_of_stream_error(message: str) -> int:

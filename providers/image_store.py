@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from config.secret_registry import contains_secret, scrub
 from providers.base import ImageRequest, ImageResult
+from providers.errors import ProtocolError
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,13 @@ def _slug(text: str) -> str:
 
 def save_image(directory: Path, provider: str, request: ImageRequest, result: ImageResult, ms: float,
                out: Path | None = None) -> SavedImage:
-    """Write the PNG (atomically: temp file then rename) and its sidecar; return where they are."""
+    """Write the PNG (atomically: temp file then rename) and its sidecar; return where they are.
+
+    The sidecar is scrubbed of known secrets (its `info` is the backend's text); a PNG that carries one (in a
+    text chunk, say) is refused with ProtocolError rather than written where backups and `grep` reach it."""
+    if contains_secret(result.png.decode("latin-1")):
+        raise ProtocolError("the image reply carries a known secret (an echoed key?); it was not saved",
+                            provider=provider)
     if out is None:
         directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
@@ -44,7 +52,7 @@ def save_image(directory: Path, provider: str, request: ImageRequest, result: Im
         "seed": result.seed, "ms": round(ms, 1), "request": asdict(request),
         "info": {k: v for k, v in result.info.items() if isinstance(v, str | int | float | bool | type(None))},
     }
-    _write_atomic(sidecar, json.dumps(meta, indent=2).encode())
+    _write_atomic(sidecar, scrub(json.dumps(meta, indent=2)).encode())
     return SavedImage(out, sidecar, provider, result.model, result.width, result.height, result.seed, ms)
 
 

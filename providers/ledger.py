@@ -7,11 +7,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from providers.errors import redact
+from providers.ledger_failures import describe_failure, is_file_failure
 from providers.ledger_schema import (
     IMAGE_COLUMNS,
     MESSAGE_COLUMNS,
@@ -33,6 +34,7 @@ from providers.ledger_schema import (
     session_record,
     user_version,
 )
+from providers.ledger_scrub import ScrubbedWriter
 
 __all__ = ["ImageRecord", "Ledger", "LedgerError", "MessageRecord", "RequestRecord", "SessionRecord", "Turn"]
 
@@ -59,12 +61,23 @@ class Ledger:
 
     @classmethod
     def open(cls, path: Path | str, *, clock: Callable[[], float] = time.time, tz: tzinfo | None = None) -> Ledger:
-        """Open or create the ledger at `path` (its directory is created), migrating it to the current schema."""
+        """Open or create the ledger at `path` (its directory is created), migrating it to the current schema.
+        LedgerError, with one line saying what is wrong and what to do, when the directory cannot be made, the
+        disk is full or read-only, the file is damaged, or a newer llmdeck wrote it."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(describe_failure(path, exc)) from exc
         try:
             migrate(conn)
+        except LedgerError as exc:
+            conn.close()
+            raise LedgerError(f"{path}: {exc}") from None
+        except (OSError, sqlite3.Error) as exc:
+            conn.close()
+            raise LedgerError(describe_failure(path, exc)) from exc
         except BaseException:
             conn.close()
             raise
@@ -81,19 +94,33 @@ class Ledger:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[ScrubbedWriter]:
+        """One transaction; a failure of the file itself (disk full, read-only, damaged) is a LedgerError."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield ScrubbedWriter(self._conn)  # the one write path: no column can bypass the scrub
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    # SQLite may already have rolled back (a full disk does): a second ROLLBACK would hide why.
+                    if self._conn.in_transaction:
+                        with suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                if not is_file_failure(exc):
+                    raise
+                raise LedgerError(describe_failure(self.path, exc)) from exc
 
     def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return list(self._conn.execute(sql, args).fetchall())
+            try:
+                return list(self._conn.execute(sql, args).fetchall())
+            except sqlite3.Error as exc:
+                if not is_file_failure(exc):
+                    raise
+                raise LedgerError(describe_failure(self.path, exc)) from exc
 
     # --- facts about the file ---------------------------------------------------------------------------
 
@@ -209,7 +236,7 @@ class Ledger:
             answer_id = self._insert_message(db, session_id, "assistant", answer, status, served_by, meta)
             return Turn(user_id, answer_id)
 
-    def _insert_message(self, db: sqlite3.Connection, session_id: int, role: MessageRole, content: str,
+    def _insert_message(self, db: ScrubbedWriter, session_id: int, role: MessageRole, content: str,
                         status: MessageStatus, served_by: str | None, meta: JsonObject | None) -> int:
         now = self._now()
         if db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id)).rowcount == 0:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from providers.base import Adapter, Health
 from providers.errors import ProviderError
+from providers.reply_bounds import as_provider_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +97,9 @@ class HealthMonitor:
                 health = await adapter.health()
         except TimeoutError:
             health = Health(status="down", detail=f"no answer within {self.policy.probe_timeout_s:g}s")
-        except ProviderError as exc:
-            health = Health(status="down", detail=str(exc))
+        except Exception as exc:  # health() promises not to raise; a stray exception is still the provider's fault
+            detail = str(exc) if isinstance(exc, ProviderError) else as_provider_error(exc, name).brief
+            health = Health(status="down", detail=detail)
         if health.latency_ms is None:
             health = _with_latency(health, (time.perf_counter() - started) * 1000.0)
         self._publish(name, health)

@@ -22,6 +22,7 @@ from providers.errors import (
     TimeoutPhase,
 )
 from providers.limits import LimitPolicy, ProviderLimiter
+from providers.reply_bounds import NO_DEFAULT_TIMEOUTS, ReplyBounds, answer_too_long, as_provider_error
 from providers.routing import Attempt, PlannedHop, Route, RouteTimeouts, Target
 
 
@@ -110,8 +111,10 @@ class Router:
                  breakers: BreakerBoard | None = None, backoff: BackoffPolicy | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 rng: random.Random | None = None, observer: HopObserver | None = None) -> None:
+                 rng: random.Random | None = None, observer: HopObserver | None = None,
+                 bounds: ReplyBounds = NO_DEFAULT_TIMEOUTS) -> None:
         self.adapters = adapters
+        self.bounds = bounds
         self.routes = {route.alias: route for route in routes}
         self.signals: RoutingSignals = signals or NoSignals()
         self.clock = clock
@@ -128,10 +131,10 @@ class Router:
         """An alias, or `PROVIDER/MODEL` as a one-hop route."""
         route = self.routes.get(target)
         if route is not None:
-            return route
+            return replace(route, timeouts=self.bounds.timeouts_for(route.timeouts))
         provider, sep, model = target.partition("/")
         if sep and model and provider in self.adapters:
-            return Route(alias=target, targets=(Target(provider, model),))
+            return Route(alias=target, targets=(Target(provider, model),), timeouts=self.bounds.timeouts)
         known = ", ".join(sorted(self.routes)) or "none"
         raise UnknownTargetError(f"unknown target {target!r}: not an alias ({known}) nor PROVIDER/MODEL")
 
@@ -276,6 +279,7 @@ class RoutedStream:
         tokens = estimate_tokens(self.request)
         context_floor: int | None = None
         last_error: ProviderError | None = None
+        max_chars, chars = router.bounds.max_answer_chars, 0
         try:
             for hop in router._hops(route):
                 target = hop.target
@@ -306,18 +310,21 @@ class RoutedStream:
                                 if chunk.finish_reason:
                                     self.finish_reason = chunk.finish_reason
                                 if chunk.text:
+                                    chars += len(chunk.text)
+                                    if chars > max_chars:
+                                        raise answer_too_long(max_chars, target.provider)
                                     if attempt.ttft_ms is None:
                                         attempt.ttft_ms = (router.clock() - began) * 1000.0
                                         if self.ttft_ms is None:
                                             self.ttft_ms = attempt.ttft_ms
                                     self._parts.append(chunk.text)
                                 yield chunk
-                    except ProviderError as exc:
-                        error = exc
-                        attempt.outcome = "broken" if isinstance(exc, StreamBrokenError) else "error"
-                        attempt.error_kind = _root(exc).kind
-                        attempt.error = str(exc)
-                        self._judge(router.breakers.get(target.provider, target.model), exc, router.clock())
+                    except Exception as exc:  # the one boundary: whatever an adapter raised is a ProviderError here
+                        error = as_provider_error(exc, target.provider)
+                        attempt.outcome = "broken" if isinstance(error, StreamBrokenError) else "error"
+                        attempt.error_kind = _root(error).kind
+                        attempt.error = str(error)
+                        self._judge(router.breakers.get(target.provider, target.model), error, router.clock())
                     except BaseException:
                         attempt.outcome = "cancelled"
                         raise

@@ -7,6 +7,7 @@ import sys
 
 from config.loader import ConfigError, load_config
 from config.paths import locate_config
+from providers.safe_text import terminal_safe
 
 EXIT_OK = 0
 EXIT_BAD_CONFIG = 2
@@ -19,7 +20,7 @@ def validate(args: argparse.Namespace) -> int:
         config = load_config(location.path)
     except ConfigError as exc:
         for problem in exc.problems:
-            sys.stderr.write(f"{problem}\n")
+            sys.stderr.write(f"{terminal_safe(str(problem))}\n")  # a quoted value may hold escape bytes
         return EXIT_BAD_CONFIG
     print(f"ok: {len(config.providers)} providers, {len(config.routes)} routes")
     return EXIT_OK

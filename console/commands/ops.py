@@ -12,12 +12,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
+from console.commands.chat_stop import ChatStop, keep_turn
 from console.commands.session import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, fail, open_deck
 from providers.base import ChatRequest, ImageProgress, ImageRequest, Message
 from providers.deck import Deck
 from providers.errors import ProviderError, StreamBrokenError
 from providers.router import RouteFailedError, UnknownTargetError
+from providers.safe_text import TerminalSafeStream, one_line, terminal_safe
 
 Operation = Callable[[Deck], Awaitable[int]]
 
@@ -39,6 +42,11 @@ def _run(args: argparse.Namespace, operation: Operation) -> int:
         return fail(str(exc), EXIT_FAILED)
 
 
+def _cell(value: object) -> Text:
+    """A table cell from a backend or config value: one terminal-safe line, never read as Rich markup."""
+    return Text(one_line("" if value is None else str(value)))
+
+
 def _print_json(document: object) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
@@ -58,8 +66,9 @@ def health(args: argparse.Namespace) -> int:
             table = Table("provider", "kind", "status", "latency", "version", "loaded", "detail", box=None)
             for row in rows:
                 latency = "" if row["latency_ms"] is None else f"{row['latency_ms']:.0f} ms"
-                table.add_row(str(row["name"]), str(row["kind"]), str(row["status"]), latency,
-                              str(row["version"] or ""), ", ".join(row["models_loaded"]), str(row["detail"])[:60])
+                table.add_row(_cell(row["name"]), _cell(row["kind"]), _cell(row["status"]), latency,
+                              _cell(row["version"] or ""), _cell(", ".join(row["models_loaded"])),
+                              _cell(str(row["detail"] or "")[:60]))
             Console().print(table)
         return EXIT_OK if all(h.status in ("up", "degraded") for h in results.values()) else EXIT_FAILED
 
@@ -84,11 +93,11 @@ def models(args: argparse.Namespace) -> int:
                 size = "" if row["size_bytes"] is None else f"{int(row['size_bytes']) / 1e9:.1f} GB"  # type: ignore[call-overload]
                 price = ("" if row["input_usd_per_mtok"] is None
                          else f"{row['input_usd_per_mtok']:.2f}/{row['output_usd_per_mtok']:.2f}")
-                table.add_row(str(row["provider"]), str(row["name"]), size, str(row["quantization"] or ""),
-                              str(row["context_length"] or ""), "●" if row["loaded"] else "", price)
+                table.add_row(_cell(row["provider"]), _cell(row["name"]), size, _cell(row["quantization"] or ""),
+                              _cell(row["context_length"] or ""), "●" if row["loaded"] else "", price)
             Console().print(table)
         for provider, error in catalog.errors.items():
-            sys.stderr.write(f"llmdeck: {provider}: {error}\n")
+            sys.stderr.write(f"llmdeck: {one_line(provider)}: {one_line(str(error))}\n")
         return EXIT_FAILED if catalog.errors and not catalog.entries else EXIT_OK
 
     return _run(args, operation)
@@ -104,18 +113,28 @@ def chat(args: argparse.Namespace) -> int:
     async def operation(deck: Deck) -> int:
         run = deck.chat_stream(args.target, request)
         error: ProviderError | None = None
-        try:
-            async for chunk in run:
-                if chunk.text and not args.json:
-                    sys.stdout.write(chunk.text)
-                    sys.stdout.flush()
-        except ProviderError as exc:
-            error = exc
+        # Model text is outside text: escape sequences are removed even when split across chunks.
+        shown = TerminalSafeStream()
+        with ChatStop() as stop:  # a signal or a closed stdout ends the stream; what was said is kept
+            try:
+                async with run:
+                    async for chunk in run:
+                        if chunk.text and not args.json:
+                            stop.write(shown.feed(chunk.text))
+            except ProviderError as exc:
+                error = exc
+            except (asyncio.CancelledError, BrokenPipeError) as exc:
+                stop.absorb(exc)
+            await keep_turn(deck, args.target, prompt, args.system, args.max_tokens, run, error, stop)
+        if stop.stopped:
+            return stop.exit_code()
+        if not args.json:
+            sys.stdout.write(shown.finish())
         routed = run.routed
         if args.json:
             served = routed.served_by
             _print_json({
-                "text": routed.text,
+                "text": run.text,  # scrubbed of known secrets, unlike the router's raw text
                 "served_by": {"provider": served.provider, "model": served.model} if served else None,
                 "attempts": [a.as_dict() for a in routed.attempts],
                 "ttft_ms": None if routed.ttft_ms is None else round(routed.ttft_ms, 1),
@@ -132,8 +151,8 @@ def chat(args: argparse.Namespace) -> int:
                 return fail(f"stream cut after {len(error.partial)} characters: {error}")
             if isinstance(error, RouteFailedError) and not args.json:
                 for attempt in error.attempts:
-                    sys.stderr.write(f"  {attempt.provider}/{attempt.model}: {attempt.outcome} "
-                                     f"{attempt.error_kind or attempt.reason}\n")
+                    sys.stderr.write(one_line(f"  {attempt.provider}/{attempt.model}: {attempt.outcome} "
+                                              f"{attempt.error_kind or attempt.reason}") + "\n")
             return fail(str(error))
         return EXIT_OK
 
@@ -152,7 +171,7 @@ def route_explain(args: argparse.Namespace) -> int:
         else:
             table = Table("#", "provider", "model", "via", "state", "reason", box=None)
             for index, row in enumerate(rows, 1):
-                table.add_row(str(index), row["provider"], row["model"], row["via"], row["state"], row["reason"])
+                table.add_row(str(index), *(_cell(row[key]) for key in ("provider", "model", "via", "state", "reason")))
             Console().print(table)
         return EXIT_OK
 
@@ -161,16 +180,18 @@ def route_explain(args: argparse.Namespace) -> int:
 
 def pull(args: argparse.Namespace) -> int:
     async def operation(deck: Deck) -> int:
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+        # markup=False: the status line is the server's words.
+        columns = (TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn())
         with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-            task = progress.add_task(f"pull {args.model}", total=None)
+            task = progress.add_task(one_line(f"pull {args.model}"), total=None)
             async for step in deck.pull(args.provider, args.model):
                 total = step.total_bytes or None
-                progress.update(task, description=f"{args.model}: {step.status}", total=total,
+                progress.update(task, description=one_line(f"{args.model}: {step.status}"), total=total,
                                 completed=step.completed_bytes)
                 if step.done:
                     progress.update(task, total=total or 1, completed=total or 1)
-        sys.stdout.write(f"pulled {args.model} on {args.provider}\n")
+        sys.stdout.write(one_line(f"pulled {args.model} on {args.provider}") + "\n")
         return EXIT_OK
 
     try:
@@ -214,12 +235,15 @@ def restart(args: argparse.Namespace) -> int:
         plan = deck.restart_plan(args.provider)
         if plan.argv is None:
             return fail(plan.shown, EXIT_USAGE)
-        sys.stderr.write(f"will run (no shell): {plan.shown}\n")
+        sys.stderr.write(f"will run ({plan.how}): {plan.shown}\n")
         if not args.yes and not _confirm(f"restart {args.provider}?"):
             return fail("not restarted (confirm, or pass --yes)")
-        outcome = await deck.restart(args.provider)
+        try:
+            outcome = await deck.restart(args.provider)
+        except (OSError, ValueError) as exc:  # a refused argv, or a command that cannot be started
+            return fail(f"restart of {args.provider} failed: {exc}")
         if outcome.output:
-            sys.stdout.write(outcome.output)
+            sys.stdout.write(terminal_safe(outcome.output))
         return EXIT_OK if outcome.returncode == 0 else fail(f"restart exited with {outcome.returncode}")
 
     return _run(args, operation)

@@ -12,6 +12,7 @@ from config.paths import data_dir, locate_config
 from config.schema import DeckConfig
 from providers.deck import Deck
 from providers.monitor import MonitorPolicy
+from providers.safe_text import terminal_safe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -39,15 +40,22 @@ def load_cli_config(args: argparse.Namespace) -> DeckConfig:
 
 @asynccontextmanager
 async def open_deck(args: argparse.Namespace) -> AsyncIterator[Deck]:
-    """A started Deck without the background monitor (commands probe on demand)."""
+    """A started Deck without the background monitor (commands probe on demand). CommandError (exit 1) when the
+    ledger cannot be opened, or a row could not be written while the command ran."""
     deck = Deck(load_cli_config(args), data_dir(), monitor_policy=MonitorPolicy(probe_timeout_s=5.0))
     await deck.start(monitor=False)
+    if deck.ledger_problem is not None:  # a command that cannot keep its record says so before it acts
+        await deck.stop()
+        raise CommandError(deck.ledger_problem, EXIT_FAILED)
     try:
         yield deck
     finally:
         await deck.stop()
+    if deck.ledger_problem is not None:  # the operation ran, but its row is not on record
+        raise CommandError(deck.ledger_problem, EXIT_FAILED)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> int:
-    sys.stderr.write(f"llmdeck: {message}\n")
+    """One error line (or a few, for config problems) on stderr; a backend's words in it are made terminal-safe."""
+    sys.stderr.write(f"llmdeck: {terminal_safe(message)}\n")
     return code

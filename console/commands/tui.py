@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 from typing import TYPE_CHECKING
 
 from config.paths import data_dir, locate_config
@@ -19,9 +18,9 @@ if TYPE_CHECKING:
     from console.demo import DemoSession
     from console.discovery import DiscoveryOutcome
 
-SETTLE_S = 3.0
-"""On exit, how long requests already finishing may take to write their ledger rows before the deck closes."""
-EXIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+SETTLE_S = 1.5
+"""On exit, how long requests already finishing may take to write their ledger rows before the deck closes
+(within the exit guard's grace, after which the process ends anyway)."""
 
 
 def monitor_policy(config: DeckConfig) -> MonitorPolicy:
@@ -38,6 +37,7 @@ async def _settle(timeout_s: float = SETTLE_S) -> None:
 
 async def run_console(args: argparse.Namespace) -> int:
     from console.app import DeckApp  # Textual is imported only when the console really starts
+    from console.leaving import ExitGuard, use_resilient_output
 
     demo: DemoSession | None = None
     discovery: DiscoveryOutcome | None = None
@@ -60,21 +60,21 @@ async def run_console(args: argparse.Namespace) -> int:
         # Before Textual owns the terminal: afterwards its reader thread would swallow the terminal's answers.
         await asyncio.to_thread(terminal_graphics.probe, config.ui.image_protocol)
         deck = Deck(config, data, monitor_policy=monitor_policy(config), demo=demo is not None)
+        guard: ExitGuard | None = None
         await deck.start()
         try:
             app = DeckApp(deck, readonly=bool(getattr(args, "readonly", False)), demo=demo, discovery=discovery)
             loop = asyncio.get_running_loop()
-            for number in EXIT_SIGNALS:  # a dropped SSH session (SIGHUP) exits like ctrl+q: nothing is lost
-                loop.add_signal_handler(number, app.exit)
-            try:
+            use_resilient_output()
+            # a dropped SSH session (SIGHUP) exits like ctrl+q: nothing is lost, and the process always ends
+            with ExitGuard(lambda: loop.call_soon_threadsafe(app.exit)) as guard:
                 await app.run_async()
-            finally:
-                for number in EXIT_SIGNALS:
-                    loop.remove_signal_handler(number)
             await deck.monitor.stop()  # its pollers never end on their own; what is left is work finishing
             await _settle()
         finally:
             await deck.stop()
+            if guard is not None:
+                guard.disarm()
     finally:
         if demo is not None:
             await asyncio.to_thread(demo.stop)

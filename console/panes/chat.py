@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -21,16 +22,19 @@ from console.widgets.stream_batcher import StreamBatcher
 from providers.base import ChatRequest, Message
 from providers.deck import CatalogChanged, ChatRun, Deck, DeckEvent
 from providers.errors import ProviderError, StreamBrokenError
-from providers.ledger import SessionRecord
+from providers.ledger import LedgerError, SessionRecord
+from providers.safe_text import TerminalSafeStream, one_line
 
 REPLY_GROUP = "chat-reply"
 TARGETS_GROUP = "chat-targets"
 IDLE_HINT = "enter send · ctrl+j new line · esc cancel · ctrl+t target · ctrl+g settings · ctrl+o sessions"
 
 
-def target_options(aliases: list[str], models: list[str]) -> list[tuple[str, str]]:
-    """Aliases first (they route and fall back), then every chat model as PROVIDER/MODEL."""
-    return [(f"⇢ {alias}", alias) for alias in aliases] + [(model, model) for model in models if model not in aliases]
+def target_options(aliases: list[str], models: list[str]) -> list[tuple[Text, str]]:
+    """Aliases first (they route and fall back), then every chat model as PROVIDER/MODEL. The labels are Text:
+    a model name is the server's choice and must never be read as markup or reach the terminal raw."""
+    return [(Text(one_line(f"⇢ {alias}")), alias) for alias in aliases] + [
+        (Text(one_line(model)), model) for model in models if model not in aliases]
 
 
 class ChatPane(ChatSessionPane):
@@ -78,6 +82,7 @@ class ChatPane(ChatSessionPane):
         self._aliases = list(self.deck.router.routes)
         self._models: list[str] = []
         self._reply: Worker[None] | None = None
+        self._saving: set[asyncio.Task[str | None]] = set()  # held: the loop keeps only weak references
         self._targets_stale = False
 
     def compose(self) -> ComposeResult:
@@ -184,12 +189,14 @@ class ChatPane(ChatSessionPane):
         self._status(f"streaming from {target} · esc cancels")
         run: ChatRun | None = None
         batcher = StreamBatcher(answer.write)
+        # Model text is outside text: an escape sequence split across chunks is still removed whole.
+        shown = TerminalSafeStream()
         status: TurnStatus = "complete"
         reason = ""
         try:
             run = self.deck.chat_stream(target, self.build_request(prompt, target))
             async for chunk in run:
-                await batcher.add(chunk.text)
+                await batcher.add(shown.feed(chunk.text))
         except StreamBrokenError as exc:
             status, reason = "cut", exc.message
         except ProviderError as exc:
@@ -197,21 +204,29 @@ class ChatPane(ChatSessionPane):
         except LookupError as exc:  # an unknown target: the router says which exist
             status, reason = "failed", str(exc).strip("'\"")
         except asyncio.CancelledError:
-            await self._end_turn(prompt, answer, batcher, run, "cancelled", "cancelled by the operator")
+            await self._end_turn(prompt, answer, batcher, run, "cancelled", "cancelled by the operator",
+                                 tail=shown.finish())
             raise
+        await batcher.add(shown.finish())
         await self._end_turn(prompt, answer, batcher, run, status, reason)
 
     async def _end_turn(self, prompt: str, answer: AnswerBlock, batcher: StreamBatcher, run: ChatRun | None,
-                        status: TurnStatus, reason: str) -> None:
-        """Write the turn to the ledger and show how it ended, whatever the ending was (the ledger first: when the
-        app is closing mid-stream, the partial answer is still kept as cancelled)."""
+                        status: TurnStatus, reason: str, *, tail: str = "") -> None:
+        """Write the turn to the ledger and show how it ended, whatever the ending was. The ledger first, in a task
+        of its own: when the console closes mid-stream (ctrl+q, a hang-up) this worker is cancelled and its
+        widgets go away, yet the prompt and the partial answer are still kept as cancelled (the console waits
+        for the write before it closes the ledger)."""
         summary = summarize(run, status, reason) if run is not None else TurnSummary(status, reason=reason)
         text = run.text if run is not None else ""
-        try:
-            session = await self._ensure_session(prompt)
-            await self.book.add_turn(session.id, prompt, text, summary)
-        except (LedgerUnavailableError, KeyError) as exc:
-            self.notify(f"The turn was not saved: {exc}", severity="warning")
+        saving = asyncio.ensure_future(self._save_turn(prompt, text, summary))
+        self._saving.add(saving)
+        saving.add_done_callback(self._saving.discard)
+        problem = await asyncio.shield(saving)
+        if problem is not None:
+            self.notify(f"The turn was not saved: {problem}", severity="warning", markup=False)
+        self._show_session_line()
+        if tail:
+            await batcher.add(tail)
         self.history.append(Message("user", prompt))
         if text:
             self.history.append(Message("assistant", text))
@@ -227,13 +242,22 @@ class ChatPane(ChatSessionPane):
             self.notify(f"{type(event.worker.error).__name__}: {event.worker.error}", title="Chat",
                         severity="error", markup=False)
 
+    async def _save_turn(self, prompt: str, text: str, summary: TurnSummary) -> str | None:
+        """Write the turn, opening the session first if need be; None once saved, else why it was not. Touches
+        only the ledger, never a widget, so it can finish while the console closes."""
+        try:
+            session = await self._ensure_session(prompt)
+            await self.book.add_turn(session.id, prompt, text, summary)
+        except (LedgerUnavailableError, LedgerError, KeyError) as exc:
+            return str(exc)
+        return None
+
     async def _ensure_session(self, prompt: str) -> SessionRecord:
         """The first prompt of a session opens one (or names a fresh 'New chat') after itself."""
         if self.session is None:
             self.session = await self.book.create(title_from(prompt), self.target, self.settings)
         elif self.session.title == DEFAULT_TITLE and not self.history:
             self.session = await self.book.rename(self.session.id, title_from(prompt))
-        self._show_session_line()
         return self.session
 
     def action_type_message(self) -> None:

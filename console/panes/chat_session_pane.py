@@ -17,6 +17,7 @@ from console.widgets.chat_log import ChatLog, TranscriptEntry
 from providers.base import Message
 from providers.deck import Deck
 from providers.ledger import SessionRecord
+from providers.safe_text import one_line
 
 SESSION_GROUP = "chat-session"
 EMPTY_HINT = "No messages yet. Type below; Enter sends, ctrl+j starts a new line."
@@ -52,10 +53,10 @@ class ChatSessionPane(DeckPane):
 
     def _show_session_line(self) -> None:
         title = self.session.title if self.session else "no session yet"
-        self.query_one("#chat-session", Static).update(f"{title} · {self.settings.describe()}")
+        self.query_one("#chat-session", Static).update(one_line(f"{title} · {self.settings.describe()}"))
 
     def _status(self, text: str) -> None:
-        self.query_one("#chat-status", Static).update(text)
+        self.query_one("#chat-status", Static).update(one_line(text))
 
     # --- settings -------------------------------------------------------------------------------------------
 

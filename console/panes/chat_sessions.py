@@ -13,6 +13,7 @@ from console.widgets.chat_turn import TurnSummary
 from providers.base import Message
 from providers.deck import Deck
 from providers.ledger import Ledger, SessionRecord
+from providers.safe_text import one_line, terminal_safe
 
 DEFAULT_TITLE = "New chat"
 TITLE_LENGTH = 48
@@ -34,7 +35,8 @@ class LoadedSession:
 
 def title_from(prompt: str) -> str:
     """A session title from the first line of its first prompt."""
-    first = prompt.strip().splitlines()[0] if prompt.strip() else DEFAULT_TITLE
+    # A title is shown in lists, dialogs and file names: one terminal-safe line.
+    first = one_line(prompt.strip().splitlines()[0]) if prompt.strip() else DEFAULT_TITLE
     return first if len(first) <= TITLE_LENGTH else first[:TITLE_LENGTH - 1] + "…"
 
 
@@ -105,7 +107,8 @@ class SessionBook:
         record = await asyncio.to_thread(ledger.session, session_id)
         markdown = await asyncio.to_thread(ledger.session_markdown, session_id)
         path = self.deck.data_dir / EXPORT_DIR / f"chat-{session_id}-{_slug(record.title)}.md"
-        await asyncio.to_thread(_write_text, path, markdown)
+        # The file is read in a terminal (`cat`, `less -R`): model text in it is made terminal-safe too.
+        await asyncio.to_thread(_write_text, path, terminal_safe(markdown))
         return path
 
 

@@ -19,6 +19,7 @@ from console.widgets.status_badge import badge_text, themed
 from providers.base import Health
 from providers.deck import Deck, DeckEvent, RequestFinished
 from providers.monitor import HealthEvent
+from providers.safe_text import one_line
 
 HISTORY = 16
 """Probe latencies kept per provider for the trend column."""
@@ -193,7 +194,8 @@ class HealthPane(SyncedPane):
             error = next((row.error for row in rows if row.name == selected), "")
             if error:
                 parts.append(f"▸ {selected}: {error}")
-        self.query_one("#health-summary", Static).update(" · ".join(parts))
+        # The last error is a server's words: one terminal-safe line.
+        self.query_one("#health-summary", Static).update(one_line(" · ".join(parts)))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._summarize(self._shown_rows)  # a cursor move changes no row: what sync showed last is current

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Input, Label, Select
 
 from providers.base import ImageRequest, ModelInfo
+from providers.safe_text import one_line
 
 SIZES: tuple[tuple[int, int], ...] = ((512, 512), (768, 768), (1024, 1024), (512, 768), (768, 512), (1024, 576))
 SAMPLERS: tuple[str, ...] = ("Euler a", "Euler", "DPM++ 2M Karras", "DPM++ SDE Karras", "DPM++ 2M", "DDIM", "UniPC",
@@ -96,7 +98,8 @@ class ImageForm(Grid):
     def show_checkpoints(self, models: list[ModelInfo]) -> None:
         """Offer the backend's image models, the loaded one chosen."""
         select = self.query_one("#images-checkpoint", Select)
-        select.set_options([(model.name, model.name) for model in models])
+        # Checkpoint names are the server's: plain Text labels, never markup or raw escapes.
+        select.set_options([(Text(one_line(model.name)), model.name) for model in models])
         loaded = next((model.name for model in models if model.loaded), None)
         if loaded is not None:
             select.value = loaded

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -23,6 +24,7 @@ from console.widgets.png_decode import PngError, RgbImage, decode_png
 from providers.base import ImageProgress, ImageRequest
 from providers.deck import CatalogChanged, Deck, DeckEvent
 from providers.errors import ProviderError, UnsupportedError
+from providers.safe_text import one_line
 
 GENERATE_GROUP = "images-generate"
 CATALOG_GROUP = "images-catalog"
@@ -129,7 +131,7 @@ class ImagesPane(DeckPane):
 
     def _status(self, text: str, *, error: bool = False) -> None:
         status = self.query_one("#images-status", Static)
-        status.update(text)
+        status.update(one_line(text))  # errors and interrupts quote the server
         status.set_class(error, "-error")
 
     def _backend(self) -> str | None:
@@ -211,7 +213,7 @@ class ImagesPane(DeckPane):
         """A finished job: full bar, what happened, where the PNG and its sidecar are."""
         self.query_one("#images-progress", ProgressBar).update(total=100, progress=100)
         self._status(status)
-        self.query_one("#images-path", Static).update(f"{path}\n{sidecar_name}")
+        self.query_one("#images-path", Static).update(f"{one_line(path)}\n{one_line(sidecar_name)}")
 
     def _progress(self, progress: ImageProgress) -> None:
         """Backend progress, possibly dozens a second: kept at once, drawn at most every PROGRESS_REDRAW_S."""
@@ -254,7 +256,8 @@ class ImagesPane(DeckPane):
             terminal_graphics.show_in(self.query_one("#images-preview"), image)
         elif isinstance(image, RgbImage):
             self.query_one(ImageView).show(image)
-        self.query_one("#images-preview-box").border_title = f"preview · {caption}"
+        # A border title is markup unless it is Text; the caption is a file name made from the request.
+        self.query_one("#images-preview-box").border_title = Text(one_line(f"preview · {caption}"))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place for the end of every job: keys follow the state, and an unexpected failure is shown."""

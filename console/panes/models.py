@@ -20,6 +20,7 @@ from console.screens.pull_queue import PullQueue
 from providers.deck import CatalogChanged, Deck, DeckEvent
 from providers.errors import ProviderError
 from providers.restart import RestartOutcome
+from providers.safe_text import one_line
 
 CATALOG_WORKERS = "catalog"
 MODEL_OP_WORKERS = "model-ops"
@@ -143,7 +144,8 @@ class ModelsPane(DeckPane):
         if selected is not None and table.fit.cuts(selected.name):
             parts.append(f"▸ {selected.name}")  # the name the narrow table cut, whole
         parts += [f"{name}: {error}" for name, error in sorted(self.catalog_errors.items())]
-        self.query_one("#models-status", Static).update(" · ".join(parts))
+        # Model names and catalog errors are the servers' words: one terminal-safe line.
+        self.query_one("#models-status", Static).update(one_line(" · ".join(parts)))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table is self.table:

@@ -32,5 +32,5 @@ def confirm_unload(deck: Deck, row: ModelRow) -> ConfirmDialog:
 def confirm_restart(plan: RestartPlan) -> ConfirmDialog:
     return ConfirmDialog(
         f"Restart {plan.provider}?", plan.shown,
-        "Runs this command (no shell); the provider is down until it comes back and streams in flight break.",
+        f"Runs this command ({plan.how}); the provider is down until it comes back and streams in flight break.",
         confirm_label="Restart")

@@ -92,7 +92,8 @@ class ModelRow:
 
 
 _PLAIN_COLUMNS = frozenset({0, MODEL_COLUMN, 4})
-"""Provider, model and quantization: text from config or a backend, which may hold `[` and must not be markup."""
+"""Provider, model and quantization: text from config or a backend, which may hold `[` or escape bytes and must be
+neither markup nor raw terminal output (the kind is llmdeck's own word)."""
 
 
 @dataclass(frozen=True, slots=True)

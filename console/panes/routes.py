@@ -21,6 +21,7 @@ from providers.base import ChatRequest, Message
 from providers.deck import ChatRun, Deck, DeckEvent
 from providers.errors import ProviderError
 from providers.routing import PlannedHop
+from providers.safe_text import terminal_safe
 
 TEST_PROMPT = "Reply with one short sentence: are you there?"
 TEST_MAX_TOKENS = 24
@@ -186,6 +187,7 @@ class RoutesPane(SyncedPane):
             self.test_fire(alias)
 
     def show_test(self, text: str) -> None:
+        text = terminal_safe(text)  # the attempts quote server errors
         self.last_test = text
         self.query_one("#routes-test", Static).update(text)
 

@@ -127,7 +127,7 @@ class ChatSettingsDialog(ModalScreen[ChatSettings | None]):
     def on_mount(self) -> None:
         self.query_one("#settings-max-tokens", Input).border_title = "max tokens"
         self.query_one("#settings-temperature", Input).border_title = "temperature (0–2)"
-        self.query_one("#settings-system", TextArea).focus()
+        self.set_focus(self.query_one("#settings-system", TextArea))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -6,12 +6,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
+
+from providers.safe_text import one_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +125,9 @@ def hint(value: str, completions: Completions) -> str:
     name = parse_command(value)[0]
     exact = find_command(name, completions.commands)
     if exact is not None:
-        return f"{exact.usage} — {exact.help}"
+        return one_line(f"{exact.usage} — {exact.help}")
     matching = [c for c in completions.commands if c.name.startswith(name)] or list(completions.commands)
-    return "  ".join(c.usage for c in matching)
+    return one_line("  ".join(c.usage for c in matching))
 
 
 class CommandSuggester(Suggester):
@@ -135,7 +138,9 @@ class CommandSuggester(Suggester):
         self.completions = completions
 
     async def get_suggestion(self, value: str) -> str | None:
-        return complete(value, self.completions)
+        # Completions hold model names a server chose; the greyed-out suggestion is drawn as typed text.
+        suggestion = complete(value, self.completions)
+        return None if suggestion is None else one_line(suggestion)
 
 
 class CommandLine(ModalScreen[str | None]):
@@ -148,7 +153,7 @@ class CommandLine(ModalScreen[str | None]):
     DEFAULT_CSS = """
     CommandLine { align: left bottom; background: $background 40%; }
     CommandLine > Vertical { height: auto; background: $surface; border-top: solid $primary; }
-    CommandLine Input { border: none; height: 1; padding: 0 1; }
+    CommandLine Input, CommandLine Input:focus { border: none; height: 1; padding: 0 1; }
     CommandLine #command-hint { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     """
 
@@ -159,11 +164,23 @@ class CommandLine(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Input(self.initial, id="command-input", suggester=CommandSuggester(self.completions))
+            # not select_on_focus: typing after `:` must add to it, not replace it
+            yield Input(self.initial, id="command-input", suggester=CommandSuggester(self.completions),
+                        select_on_focus=False)
             yield Static(hint(self.initial, self.completions), id="command-hint", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        self.set_focus(self.query_one(Input))
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys that reach the screen instead of the input (they arrived before it had the focus: typed fast, or in
+        one packet over SSH) still go into it, in order, instead of being lost."""
+        field_input = self.query_one(Input)
+        if not event.is_printable or event.character is None:
+            return
+        event.stop()
+        self.set_focus(field_input)
+        field_input.insert_text_at_cursor(event.character)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#command-hint", Static).update(hint(event.value, self.completions))

@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from providers.safe_text import one_line, terminal_safe
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """Dismisses with True only when Confirm is pressed; Cancel has the focus, Esc cancels."""
@@ -68,16 +70,16 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Label(self.dialog_title, id="confirm-title")
-            # markup=False: a call or argv may hold brackets that are not markup.
-            yield Static(self.call, id="confirm-call", markup=False)
-            yield Static(self.impact, id="confirm-impact", markup=False)
+            # markup=False and terminal-safe: a title, call or argv holds model names and server text.
+            yield Label(one_line(self.dialog_title), id="confirm-title", markup=False)
+            yield Static(terminal_safe(self.call), id="confirm-call", markup=False)
+            yield Static(terminal_safe(self.impact), id="confirm-impact", markup=False)
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.confirm_label, id="confirm", variant="error")
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        self.set_focus(self.query_one("#cancel", Button))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

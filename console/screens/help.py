@@ -87,4 +87,4 @@ class HelpScreen(ModalScreen[None]):
             yield Static("Esc close", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
+        self.set_focus(self.query_one(VerticalScroll))

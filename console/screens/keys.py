@@ -56,7 +56,8 @@ class KeysScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.load_keys()
-        (self.query_one("#key-name", Input) if not self.readonly else self.query_one("#key-close", Button)).focus()
+        first = self.query_one("#key-name", Input) if not self.readonly else self.query_one("#key-close", Button)
+        self.set_focus(first)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (self.readonly and action == "delete")
@@ -86,7 +87,7 @@ class KeysScreen(ModalScreen[None]):
         name = self.query_one("#key-name", Input).value.strip()
         secret_field = self.query_one("#key-secret", Input)
         if not secret_field.value:
-            secret_field.focus()
+            self.set_focus(secret_field)
             self.say("type the secret (it stays hidden), then Enter")
             return
         secret = secret_field.value

@@ -15,6 +15,7 @@ from console.panes.models_table import human_bytes, human_context
 from providers.deck import Deck
 from providers.errors import ProviderError
 from providers.model_details import ModelSheet
+from providers.safe_text import one_line, terminal_safe
 
 DETAIL_WORKERS = "model-details"
 
@@ -101,13 +102,13 @@ class ModelDetailsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="details-box"):
-            yield Label(f"{self.provider} / {self.model}", id="details-title", markup=False)
+            yield Label(one_line(f"{self.provider} / {self.model}"), id="details-title", markup=False)
             yield VerticalScroll(id="details-body")
 
     def on_mount(self) -> None:
         body = self.query_one("#details-body", VerticalScroll)
         body.loading = True
-        body.focus()
+        self.set_focus(body)
         self.load_sheet()
 
     @work(group=DETAIL_WORKERS, exit_on_error=False, exclusive=True)
@@ -117,16 +118,17 @@ class ModelDetailsScreen(ModalScreen[None]):
             sheet = await self.deck.model_details(self.provider, self.model)
         except (ProviderError, KeyError) as exc:
             body.loading = False
-            await body.mount(Static(f"Could not read the details: {exc}", markup=False))
+            await body.mount(Static(terminal_safe(f"Could not read the details: {exc}"), markup=False))
             return
         self.sheet = sheet
         body.loading = False
         width = max(len(label) for label, _ in sheet_facts(sheet))
-        facts = "\n".join(f"{label:<{width}}  {value}" for label, value in sheet_facts(sheet))
+        # Every value here is the backend's own words: one safe line each, the sections safe text.
+        facts = "\n".join(f"{label:<{width}}  {one_line(value)}" for label, value in sheet_facts(sheet))
         widgets: list[Static] = [Static(facts, id="details-facts", markup=False)]
         for title, text in sheet_sections(sheet):
-            widgets.append(Static(title, classes="details-heading", markup=False))
-            widgets.append(Static(text, classes="details-text", markup=False))
+            widgets.append(Static(one_line(title), classes="details-heading", markup=False))
+            widgets.append(Static(terminal_safe(text), classes="details-text", markup=False))
         await body.mount_all(widgets)
 
     def action_close(self) -> None:

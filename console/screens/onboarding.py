@@ -72,4 +72,4 @@ class OnboardingScreen(ModalScreen[None]):
             yield Static("Esc close · ctrl+q quit", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
+        self.set_focus(self.query_one(VerticalScroll))

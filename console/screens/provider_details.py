@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from console.widgets.sparkline import sparkline
 from providers.deck import Deck
+from providers.safe_text import one_line
 
 
 def _ms(value: float | None) -> str:
@@ -57,7 +58,8 @@ def details_text(deck: Deck, provider: str, trend: Sequence[float | None]) -> st
         )
         if s.errors_by_kind:
             lines.append("    errors: " + ", ".join(f"{kind} ×{n}" for kind, n in sorted(s.errors_by_kind.items())))
-    return "\n".join(lines)
+    # Each line holds a server's words (version, detail, last error): one terminal-safe line apiece.
+    return "\n".join(one_line(line) for line in lines)
 
 
 class ProviderDetailsScreen(ModalScreen[None]):
@@ -83,4 +85,4 @@ class ProviderDetailsScreen(ModalScreen[None]):
             yield Static("Esc close", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
+        self.set_focus(self.query_one(VerticalScroll))

@@ -65,7 +65,7 @@ class PullDialog(ModalScreen[PullChoice | None]):
                 yield Button("Pull…", id="pull", variant="primary")
 
     def on_mount(self) -> None:
-        self.query_one("#pull-model", Input).focus()
+        self.set_focus(self.query_one("#pull-model", Input))
 
     def _choice(self) -> PullChoice | None:
         model = self.query_one("#pull-model", Input).value.strip()

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -19,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from providers.base import PullProgress, closing_stream
 from providers.deck import Deck
 from providers.errors import ProviderError
+from providers.safe_text import one_line
 
 PULL_WORKERS = "pulls"
 FINISHED_KEPT = 3
@@ -56,8 +58,10 @@ class PullJob:
         filled = round(self.fraction * BAR_WIDTH)
         return f"{'█' * filled}{'░' * (BAR_WIDTH - filled)} {self.fraction:4.0%}"
 
-    def cells(self) -> tuple[str, str, str, str]:
-        return (f"{self.provider}/{self.model}", self.state, self.bar(), self.status)
+    def cells(self) -> tuple[Text, ...]:
+        """Plain Text cells: the model name and the status line are the server's words, never markup."""
+        return tuple(Text(one_line(cell)) for cell in (f"{self.provider}/{self.model}", self.state, self.bar(),
+                                                       self.status))
 
 
 class PullQueue(Vertical):
@@ -94,12 +98,12 @@ class PullQueue(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Pulls  (x cancels the highlighted pull)")
-        table: DataTable[str] = DataTable(id="pull-rows", cursor_type="row", show_header=False)
+        table: DataTable[Text] = DataTable(id="pull-rows", cursor_type="row", show_header=False)
         table.add_columns("model", "state", "progress", "status")
         yield table
 
     @property
-    def table(self) -> DataTable[str]:
+    def table(self) -> DataTable[Text]:
         return self.query_one("#pull-rows", DataTable)
 
     def job(self, job_id: str) -> PullJob:

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from providers.deck import Deck
+from providers.safe_text import one_line
 
 
 def plan_text(deck: Deck, alias: str) -> str:
@@ -30,7 +31,8 @@ def plan_text(deck: Deck, alias: str) -> str:
         mark = "▶" if hop.reason == "would serve now" else " "
         lines.append(f"{mark} {number}. {hop.provider}/{hop.model}  via {hop.via}")
         lines.append(f"      {hop.state}: {hop.reason}")
-    return "\n".join(lines)
+    # A skip reason can quote a server's error: one terminal-safe line apiece.
+    return "\n".join(one_line(line) for line in lines)
 
 
 class RoutePlanScreen(ModalScreen[None]):
@@ -58,7 +60,7 @@ class RoutePlanScreen(ModalScreen[None]):
             yield Static("Esc close · r re-plan", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
+        self.set_focus(self.query_one(VerticalScroll))
 
     def action_replan(self) -> None:
         self.query_one("#plan-body", Static).update(plan_text(self.deck, self.alias))

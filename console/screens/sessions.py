@@ -14,6 +14,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from providers.ledger import SessionRecord
+from providers.safe_text import one_line
 
 SessionVerb = Literal["switch", "new", "rename", "delete"]
 
@@ -30,7 +31,7 @@ class SessionAction:
 def session_label(session: SessionRecord, current: int | None) -> str:
     when = datetime.fromtimestamp(session.updated).astimezone().strftime("%m-%d %H:%M")
     mark = "●" if session.id == current else " "
-    return f"{mark} {session.title}  [{when}]"
+    return f"{mark} {one_line(session.title)}  [{when}]"
 
 
 class SessionsDialog(ModalScreen[SessionAction | None]):
@@ -91,7 +92,7 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
         ids = [s.id for s in self.sessions]
         if self.current in ids:
             option_list.highlighted = ids.index(self.current)
-        option_list.focus()
+        self.set_focus(option_list)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "delete" and not self.can_delete:
@@ -120,9 +121,9 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
             return
         title = next((s.title for s in self.sessions if s.id == session_id), "")
         rename = self.query_one("#sessions-rename", Input)
-        rename.value = title
+        rename.value = one_line(title)
         rename.add_class("-shown")
-        rename.focus()
+        self.set_focus(rename)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -139,6 +140,6 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
         rename = self.query_one("#sessions-rename", Input)
         if rename.has_class("-shown"):
             rename.remove_class("-shown")
-            self.query_one(OptionList).focus()
+            self.set_focus(self.query_one(OptionList))
             return
         self.dismiss(None)

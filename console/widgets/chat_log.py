@@ -10,6 +10,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from console.widgets.chat_turn import TurnSummary, footer_line, status_line
+from providers.safe_text import one_line, terminal_safe
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ class UserBlock(Static):
     """
 
     def __init__(self, text: str) -> None:
-        super().__init__(text, markup=False)
+        super().__init__(terminal_safe(text), markup=False)
         self.text = text
 
 
@@ -84,7 +85,8 @@ class AnswerBlock(Vertical):
 
     def __init__(self, text: str = "") -> None:
         super().__init__()
-        self.initial_text = text
+        # Saved answers are stored as the model sent them; every display makes them terminal-safe.
+        self.initial_text = terminal_safe(text)
         self.summary: TurnSummary | None = None
         self.writes = 0
         """Batches appended so far (far fewer than tokens: the StreamBatcher coalesces them)."""
@@ -104,7 +106,8 @@ class AnswerBlock(Vertical):
         if self._stream is None:
             self._stream = Markdown.get_stream(self.markdown)
         self.writes += 1
-        await self._stream.write(fragment)
+        # Callers pass text already cleaned by a TerminalSafeStream; this catches any that did not (idempotent).
+        await self._stream.write(terminal_safe(fragment))
         self._follow()
 
     async def finish(self, summary: TurnSummary) -> None:
@@ -125,10 +128,10 @@ class AnswerBlock(Vertical):
             self.set_class(summary.status == status, f"-{status}")
         mark = status_line(summary)
         status_widget = self.query_one(".answer-status", Static)
-        status_widget.update(mark)
+        status_widget.update(one_line(mark))
         status_widget.set_class(bool(mark), "-shown")
         footer = self.query_one(".answer-footer", Static)
-        footer.update(footer_line(summary))
+        footer.update(one_line(footer_line(summary)))
         footer.add_class("-shown")
 
     @property

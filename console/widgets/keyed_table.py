@@ -7,14 +7,16 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
+from providers.safe_text import one_line
+
 Cell = str | Text
 Row = tuple[str, tuple[Cell, ...]]
 
 
 def plain(text: str) -> Text:
-    """A cell for text from a config or a backend: never read as markup (a `[` is just a bracket), and cut with
-    `…` when the column is narrower than the text."""
-    return Text(text, no_wrap=True, overflow="ellipsis")
+    """A cell for text from a config or a backend: never read as markup (a `[` is just a bracket), one
+    terminal-safe line (no escape sequence reaches the screen), and cut with `…` when the column is narrower."""
+    return Text(one_line(text), no_wrap=True, overflow="ellipsis")
 
 
 class KeyedTable(DataTable[Cell]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,15 +52,31 @@ class _Header:
 def decode_png(data: bytes) -> RgbImage:
     """Decode a PNG (bit depths 1–16, every colour type, no Adam7 interlacing) into RGB. Raises PngError."""
     header, palette, compressed = _read_chunks(data)
+    expected = (header.stride + 1) * header.height
     try:
-        raw = zlib.decompress(compressed)
+        # Never more than the declared size (already within MAX_PIXELS): a zlib bomb stops here, not at gigabytes.
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(compressed, expected + 1)
     except zlib.error as exc:
         raise PngError(f"PNG image data does not inflate: {exc}") from None
-    rows = _unfilter(raw, header)
+    if len(raw) > expected:
+        raise PngError(f"PNG image data inflates past its declared {header.width}x{header.height}: "
+                       "refused as a decompression bomb")
     out = bytearray()
-    for row in rows:
+    for row in _unfilter(raw, header):
         out += _row_to_rgb(row, header, palette)
     return RgbImage(header.width, header.height, bytes(out))
+
+
+def preview_size(head: bytes) -> tuple[int, int]:
+    """Width and height from the IHDR at the start of a PNG (33 bytes are enough); PngError when it is not a PNG
+    or declares more than MAX_PIXELS, so no decoder is asked to inflate it."""
+    if not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR" or len(head) < 24:
+        raise PngError("not a PNG: no IHDR at the start")
+    width, height = struct.unpack(">II", head[16:24])
+    if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
+        raise PngError(f"PNG size {width}x{height} is outside what a preview shows")
+    return width, height
 
 
 def _read_chunks(data: bytes) -> tuple[_Header, bytes, bytes]:
@@ -103,12 +120,11 @@ def _parse_header(body: bytes) -> _Header:
     return _Header(width, height, bit_depth, colour_type, interlace)
 
 
-def _unfilter(raw: bytes, header: _Header) -> list[bytes]:
-    """Undo the per-scanline filters (None, Sub, Up, Average, Paeth) of PNG §9."""
+def _unfilter(raw: bytes, header: _Header) -> Iterator[bytes]:
+    """Undo the per-scanline filters (None, Sub, Up, Average, Paeth) of PNG §9, one row at a time."""
     stride, bpp = header.stride, max(1, header.bits_per_pixel // 8)
     if len(raw) < (stride + 1) * header.height:
         raise PngError("PNG image data is shorter than its size says")
-    rows: list[bytes] = []
     previous = bytes(stride)
     for y in range(header.height):
         start = y * (stride + 1)
@@ -129,9 +145,8 @@ def _unfilter(raw: bytes, header: _Header) -> list[bytes]:
                 line[i] = (line[i] + _paeth(left, previous[i], up_left)) & 0xFF
         elif kind != 0:
             raise PngError(f"unknown PNG filter type {kind} on row {y}")
-        rows.append(bytes(line))
-        previous = rows[-1]
-    return rows
+        previous = bytes(line)
+        yield previous
 
 
 def _paeth(left: int, up: int, up_left: int) -> int:

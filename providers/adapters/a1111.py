@@ -31,7 +31,7 @@ from providers.errors import (
     ServerError,
     UnreachableError,
 )
-from providers.http import expect_dict, parse_json, send
+from providers.http import MAX_BODY_BYTES, MAX_LISTING_BYTES, expect_dict, parse_json, send
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -93,8 +93,8 @@ class A1111Adapter(Adapter):
                     timeout_s: float | None = None) -> Any:
         """One request, its JSON answer parsed; every failure mapped to providers.errors."""
         response = await send(self.client, method, self.url(path), provider=self.name, headers=self._headers(),
-                              json_body=json_body, params=params,
-                              timeout_s=self.timeout(timeout_s))
+                              json_body=json_body, params=params, timeout_s=self.timeout(timeout_s),
+                              max_bytes=MAX_LISTING_BYTES if method == "GET" else MAX_BODY_BYTES)
         return parse_json(response.content, self.name, f"{method} {path}")
 
     async def health(self) -> Health:

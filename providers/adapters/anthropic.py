@@ -28,6 +28,7 @@ from providers.errors import (
     RateLimitedError,
 )
 from providers.http import error_from_status, expect_dict, guard_text_stream, iter_sse, open_stream, request_json
+from providers.reply_numbers import token_count
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -219,15 +220,15 @@ class _StreamState:
         prompt = _input_tokens(usage)
         if prompt:
             self.input_tokens = prompt
-        output = usage.get("output_tokens")
-        if isinstance(output, int):
+        output = token_count(usage.get("output_tokens"), "usage.output_tokens")
+        if output is not None:
             self.output_tokens = output  # cumulative: the last value is the total
 
 
 def _json_object(data: str, provider: str, what: str) -> dict[str, Any]:
     try:
         parsed = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested garbage
         raise ProtocolError(f"malformed JSON in {what or 'SSE'} event: {data[:120]!r}", provider=provider) from exc
     if not isinstance(parsed, dict):
         raise ProtocolError(f"{what or 'SSE'} event is not a JSON object", provider=provider)
@@ -237,7 +238,8 @@ def _json_object(data: str, provider: str, what: str) -> dict[str, Any]:
 def _input_tokens(usage: dict[str, Any]) -> int:
     """Input tokens including cache reads and writes, which Anthropic counts separately."""
     keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    return sum(v for k in keys if isinstance(v := usage.get(k), int))
+    total = sum(token_count(usage.get(key), f"usage.{key}") or 0 for key in keys)
+    return token_count(total, "usage input tokens") or 0
 
 
 def finish_reason(stop_reason: str | None) -> str | None:
@@ -300,8 +302,7 @@ def _parse_message(body: Any, model: str, provider: str, total_ms: float) -> Cha
     usage = message.get("usage")
     usage_value = None
     if isinstance(usage, dict):
-        output = usage.get("output_tokens")
-        usage_value = Usage(_input_tokens(usage), output if isinstance(output, int) else 0)
+        usage_value = Usage(_input_tokens(usage), token_count(usage.get("output_tokens"), "usage.output_tokens") or 0)
     stop = message.get("stop_reason")
     return ChatResult(
         text=text, model=str(message.get("model") or model),

@@ -34,7 +34,7 @@ from providers.errors import (
     ServerError,
     UnreachableError,
 )
-from providers.http import error_from_status, error_from_transport, expect_dict, parse_json, send
+from providers.http import error_from_status, expect_dict, fetch, parse_json, send
 
 HEALTH_TIMEOUT_S = 10.0
 WS_MAX_FRAME_BYTES = 32 * 1024 * 1024
@@ -67,7 +67,7 @@ def _validation_message(text: str) -> str:
     """A readable line from /prompt's 400 body: the error and each node's first complaint."""
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested garbage
         return text[:500] or "prompt rejected"
     if not isinstance(parsed, dict):
         return text[:500]
@@ -203,11 +203,9 @@ class ComfyUIAdapter(Adapter):
         raise ProtocolError("websocket closed before the prompt finished", provider=self.name)
 
     async def _submit(self, graph: dict[str, Any], client_id: str) -> str:
-        try:
-            response = await self.client.post(self.url("/prompt"), json={"prompt": graph, "client_id": client_id},
-                                              headers=self._headers(), timeout=self.options.timeout_s)
-        except httpx.HTTPError as exc:
-            raise error_from_transport(exc, self.name) from None
+        response = await fetch(self.client, "POST", self.url("/prompt"), provider=self.name,
+                               json_body={"prompt": graph, "client_id": client_id}, headers=self._headers(),
+                               timeout_s=self.options.timeout_s)
         if response.status_code == 400:  # graph validation: the request is wrong, no retry will fix it
             raise BadRequestError(_validation_message(response.text), status=400, provider=self.name)
         if response.status_code >= 400:

@@ -10,7 +10,7 @@ import httpx
 
 from providers.base import KeySource
 from providers.errors import BadRequestError, ProtocolError
-from providers.http import parse_json, send
+from providers.http import MAX_LISTING_BYTES, parse_json, send
 
 DEFAULT_BASE_URL = "https://huggingface.co"
 MAX_PAGES = 20
@@ -81,7 +81,7 @@ class HubClient:
     async def _get(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, str | None]:
         """GET a JSON page; returns it with the absolute `rel="next"` link, refusing links off this host."""
         response = await send(self.client, "GET", url, provider=self.name, headers=self._headers(), params=params,
-                              timeout_s=self.timeout_s)
+                              timeout_s=self.timeout_s, max_bytes=MAX_LISTING_BYTES)
         body = parse_json(response.content, self.name, f"GET {httpx.URL(url).path}")
         link = response.links.get("next", {}).get("url")
         if not link:

@@ -27,6 +27,7 @@ from providers.errors import (
     ServerError,
 )
 from providers.http import error_from_status, expect_dict, guard_text_stream, iter_sse, open_stream, request_json, send
+from providers.reply_numbers import token_count
 
 MAX_STOP_SEQUENCES = 4
 """TGI's default `--max-stop-sequences`; more are refused with a 422."""
@@ -152,7 +153,7 @@ def parse_event(data: str, provider: str) -> ChatChunk | None:
     """One /generate_stream event → a chunk; the one with `details` is the last and carries usage."""
     try:
         event = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested garbage
         raise ProtocolError(f"malformed JSON in stream event: {data[:120]!r}", provider=provider) from exc
     if not isinstance(event, dict):
         raise ProtocolError("stream event is not a JSON object", provider=provider)
@@ -169,7 +170,8 @@ def parse_event(data: str, provider: str) -> ChatChunk | None:
         return ChatChunk(text=text) if text else None
     reason = str(details.get("finish_reason") or "stop")
     prompt, generated = details.get("input_length"), details.get("generated_tokens")
-    usage = Usage(prompt if isinstance(prompt, int) else 0, generated if isinstance(generated, int) else 0)
+    usage = Usage(token_count(prompt, "details.input_length") or 0,
+                  token_count(generated, "details.generated_tokens") or 0)
     return ChatChunk(text=text, finish_reason=_FINISH_REASONS.get(reason, reason), usage=usage)
 
 

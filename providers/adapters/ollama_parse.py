@@ -9,6 +9,7 @@ from typing import Any
 from providers.base import ChatChunk, ChatResult, ModelInfo, ModelKind, PullProgress, ServerTimings, Usage
 from providers.errors import ProtocolError
 from providers.http import expect_dict
+from providers.reply_numbers import token_count
 
 _EMBEDDING_FAMILIES = ("bert", "nomic-bert")
 
@@ -158,8 +159,8 @@ def parse_show(name: str, payload: Any, provider: str | None) -> ModelDetails:
 
 
 def _final_figures(line: dict[str, Any]) -> tuple[str, Usage, ServerTimings]:
-    prompt = _int(line.get("prompt_eval_count"))
-    completion = _int(line.get("eval_count"))
+    prompt = token_count(line.get("prompt_eval_count"), "prompt_eval_count")
+    completion = token_count(line.get("eval_count"), "eval_count")
     prompt_ns = _int(line.get("prompt_eval_duration"))
     completion_ns = _int(line.get("eval_duration"))
     timings = ServerTimings(

@@ -39,6 +39,7 @@ from providers.base import (
     ModelInfo,
     ProgressCallback,
 )
+from providers.bounded_body import iter_text
 from providers.errors import BadRequestError, ProviderError, StreamBrokenError, UnsupportedError
 from providers.http import SSEParser, broken_after_text, check_event_stream, open_stream, request_json, send
 
@@ -107,9 +108,9 @@ class OpenAICompatAdapter(Adapter):
                                    headers=self.headers(stream=True), json_body=body,
                                    timeout_s=self.timeout()) as response:
                 check_event_stream(response, provider)
-                parser = SSEParser()
+                parser = SSEParser(provider)
                 done = False
-                async for piece in response.aiter_text():  # open_stream maps transport errors
+                async for piece in iter_text(response, provider):  # open_stream maps transport errors
                     for event in parser.feed(piece):
                         if done:
                             continue  # nothing follows [DONE]: read on so the connection can be reused

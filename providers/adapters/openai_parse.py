@@ -19,6 +19,7 @@ from providers.base import ChatChunk, ChatRequest, ChatResult, ModelInfo, ModelK
 from providers.emulators.png import png_size
 from providers.errors import ProtocolError, ProviderError
 from providers.http import SSEEvent, error_from_status
+from providers.reply_numbers import token_count, usd_per_token
 
 DONE = "[DONE]"
 _MAX_COUNT = 2**53
@@ -124,10 +125,11 @@ def usage_from(obj: dict[str, Any]) -> Usage | None:
     usage = obj.get("usage")
     if not isinstance(usage, dict):
         return None
-    prompt, completion = as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens"))
+    prompt = token_count(usage.get("prompt_tokens"), "usage.prompt_tokens")
+    completion = token_count(usage.get("completion_tokens"), "usage.completion_tokens")
     if prompt is None and completion is None:
         return None
-    return Usage(prompt_tokens=max(0, prompt or 0), completion_tokens=max(0, completion or 0))
+    return Usage(prompt_tokens=prompt or 0, completion_tokens=completion or 0)
 
 
 def timings_from(obj: dict[str, Any]) -> ServerTimings | None:
@@ -289,8 +291,10 @@ def openrouter_prices(obj: Any) -> dict[str, tuple[float, float]]:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             continue
         pricing = as_dict(item.get("pricing"))
-        prompt, completion = as_float(pricing.get("prompt")), as_float(pricing.get("completion"))
-        if prompt is not None and completion is not None and prompt >= 0 and completion >= 0:
+        # A negative or absurd live price would pay back or spend a budget: such a model stays unpriced.
+        prompt = usd_per_token(as_float(pricing.get("prompt")))
+        completion = usd_per_token(as_float(pricing.get("completion")))
+        if prompt is not None and completion is not None:
             prices[item["id"]] = (prompt, completion)
     return prices
 

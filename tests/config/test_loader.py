@@ -9,6 +9,7 @@ import pytest
 
 from config.kinds import KINDS
 from config.loader import ConfigError, ConfigProblem, check_text, load_config, validate_file
+from config.restart_argv import expand_restart_argv
 from config.schema import DeckConfig, ProviderConfig, TargetConfig
 from config.secret_ref import SecretRef
 
@@ -30,7 +31,11 @@ def test_env_vars_and_tilde_expand_in_urls_restart_and_paths(isolated_home: Path
     config = load_config(GOOD / "env_and_tilde.yaml", environ=environ)
     provider = config.providers[0]
     assert provider.base_url == "http://10.0.0.9:8011"
-    assert provider.restart == (f"{isolated_home}/bin/restart-vllm", "--port", "8011", "--tag", "stable", "$HOME")
+    # The argv is kept as written (the confirmation shows references) and expanded only when it runs.
+    assert provider.restart == ("~/bin/restart-vllm", "--port", "${LLMDECK_TEST_PORT}", "--tag",
+                                "${LLMDECK_TEST_TAG:-stable}", "$$HOME")
+    assert expand_restart_argv(provider.restart, environ) == (
+        f"{isolated_home}/bin/restart-vllm", "--port", "8011", "--tag", "stable", "$HOME")
     assert config.hosts[0].address == "10.0.0.9"
     assert config.hosts[0].identity_file == f"{isolated_home}/.ssh/id_box2"
 
@@ -93,7 +98,8 @@ def test_load_config_raises_with_every_problem_in_file_order() -> None:
         load_config(path)
     assert [(p.line, p.col) for p in caught.value.problems] == [(8, 16), (9, 22), (12, 47)]
     assert all(p.file == str(path) for p in caught.value.problems)
-    assert str(caught.value).splitlines()[0] == f"{path}:8:16: timeout_s must be greater than 0, not -5"
+    first = f"{path}:8:16: timeout_s must be a number between 0.1 and 86400 seconds, not -5"
+    assert str(caught.value).splitlines()[0] == first
 
 
 def test_missing_file_is_one_problem_for_the_whole_file(tmp_path: Path) -> None:

@@ -288,7 +288,7 @@ async def test_continue_on_failover_sends_the_partial_answer_as_prefix() -> None
 async def test_ttft_timeout_falls_back() -> None:
     a = FakeAdapter("a", Script(delay_first_s=2.0))
     b = FakeAdapter("b")
-    router, _ = make_router([a, b], [chain("a", "b", timeouts=RouteTimeouts(ttft_s=0.05))])
+    router, _ = make_router([a, b], [chain("a", "b", timeouts=RouteTimeouts(ttft_s=0.1))])
     result = await router.chat("chat", REQUEST)
     assert result.attempts[0].error_kind == "timeout"
     assert "first token" in (result.attempts[0].error or "")
@@ -298,7 +298,7 @@ async def test_ttft_timeout_falls_back() -> None:
 
 async def test_idle_gap_after_text_breaks_the_stream() -> None:
     a = FakeAdapter("a", Script(pieces=("one", " two"), gap_s=2.0))
-    router, _ = make_router([a, FakeAdapter("b")], [chain("a", "b", timeouts=RouteTimeouts(idle_s=0.05))])
+    router, _ = make_router([a, FakeAdapter("b")], [chain("a", "b", timeouts=RouteTimeouts(idle_s=0.1))])
     with pytest.raises(StreamBrokenError) as info:
         await router.chat("chat", REQUEST)
     assert info.value.partial == "one"

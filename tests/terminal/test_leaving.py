@@ -1,0 +1,124 @@
+"""A hang-up always ends the console: 20 dropped terminals in a row, in different states (idle, a chat
+streaming, a pull running, a dialog open, the command line open), leave no process behind and a sound ledger.
+Signals (SIGTERM, SIGINT) and Ctrl-Q end it too, in the real process on a real pty."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from providers.emulators.lab import Lab, start_lab
+from tests.emulator_control import pulls_held
+from tests.terminal.harness import RealTerminal, lab_config_yaml, real_terminal
+
+VLLM = "box-vllm/meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    running = start_lab(paced=False)
+    running.set_faults("box-vllm", "stall_mid:600")  # a chat streams until the terminal goes away
+    with pulls_held(running.servers["local-ollama"]):  # a pull runs until the terminal goes away
+        yield running
+    running.stop()
+
+
+def idle(terminal: RealTerminal) -> None:
+    terminal.wait_for_text("9/9 up")
+
+
+def chat_streaming(terminal: RealTerminal) -> None:
+    terminal.press("colon")
+    terminal.type(f"chat {VLLM}")
+    terminal.press("enter")
+    terminal.wait_for_text("No messages yet")
+    terminal.type("hello there")
+    terminal.press("enter")
+    terminal.wait_for_text("1 stream ")
+
+
+def pull_running(terminal: RealTerminal) -> None:
+    model = f"acme-{id(terminal) % 100000}:1b"  # a name of its own: every console pulls another model
+    terminal.press("colon")
+    terminal.type(f"pull local-ollama {model}")
+    terminal.press("enter")
+    terminal.wait_for_text(f"Pull {model}")
+    terminal.press("tab", "enter")  # from Cancel to Pull
+    terminal.wait_for_text("pulling ")
+
+
+def dialog_open(terminal: RealTerminal) -> None:
+    terminal.press("2")
+    terminal.wait_for_text("36 of 36 models")
+    terminal.press("slash")
+    terminal.type("mistral")
+    terminal.press("enter")
+    terminal.wait_for_text("1 of 36 models")
+    terminal.press("ctrl+d")
+    terminal.wait_for_text("Cancel")
+
+
+def command_line_open(terminal: RealTerminal) -> None:
+    terminal.wait_for_text("9/9 up")
+    terminal.press("colon")
+    terminal.type("chao")
+
+
+STATES: tuple[Callable[[RealTerminal], None], ...] = (idle, chat_streaming, pull_running, dialog_open,
+                                                     command_line_open)
+
+
+def ledger_is_sound(home: Path) -> None:
+    path = home / "data" / "ledger.sqlite3"
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    connection.close()
+
+
+@pytest.mark.parametrize("batch", range(4))
+def test_hang_ups_in_every_state_leave_no_process_behind(lab: Lab, tmp_path: Path, batch: int) -> None:
+    text, env = lab_config_yaml(lab)
+    with ExitStack() as stack:
+        terminals: list[tuple[RealTerminal, Path]] = []
+        for state in STATES:  # five consoles at once: 4 batches make 20 hang-ups
+            home = tmp_path / state.__name__
+            home.mkdir()
+            (home / "config.yaml").write_text(text, encoding="utf-8")
+            terminal = stack.enter_context(real_terminal(["--config", str(home / "config.yaml")], home, **env))
+            terminals.append((terminal, home))
+        for (terminal, _), state in zip(terminals, STATES, strict=True):
+            terminal.wait_for_text("Provider")
+            state(terminal)
+        for terminal, _ in terminals:
+            terminal.hang_up()
+        survivors = []
+        for (terminal, home), state in zip(terminals, STATES, strict=True):
+            try:
+                terminal.wait_exit()
+            except AssertionError:
+                survivors.append(state.__name__)
+                continue
+            ledger_is_sound(home)
+        assert survivors == []
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "ctrl+q"])
+def test_signals_and_ctrl_q_end_a_streaming_console(lab: Lab, tmp_path: Path, how: str) -> None:
+    text, env = lab_config_yaml(lab)
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    with real_terminal(["--config", str(tmp_path / "config.yaml")], tmp_path, columns=120, lines=36,
+                       **env) as terminal:
+        terminal.wait_for_text("Provider")
+        chat_streaming(terminal)
+        if how == "ctrl+q":
+            terminal.press("escape", "ctrl+q")
+        else:
+            terminal.process.send_signal(getattr(signal, how))
+        terminal.wait_exit()
+        assert "Traceback" not in terminal.raw.decode("utf-8", "replace")
+    ledger_is_sound(tmp_path)
