@@ -40,7 +40,7 @@ bench: $(STAMP_BENCH)
 	$(BIN)/python bench/stream_relay.py
 	$(BIN)/python bench/startup.py
 
-# SVGs of the six panes of the demo console (120×36), for the README.
+# SVGs of the six panes of the demo console at 120×36 (for the README) and at 80×24 (screenshots/80x24/).
 screenshots: $(STAMP_RUN)
 	$(BIN)/python scripts/screenshots.py --out screenshots
 

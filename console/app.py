@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.notifications import SeverityLevel
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer, Input, Static, TextArea
+from textual.widgets import ContentSwitcher, Input, Static, TextArea
 
 from console.bridge import DeckBridge
 from console.keymap import APP_BINDINGS, keymap_from_config, pane_binding_id
@@ -23,6 +23,8 @@ from console.screens.help import HelpScreen, live_entries
 from console.screens.onboarding import OnboardingScreen
 from console.shell_commands import DeckCommandProvider, ShellCommands
 from console.widgets.deck_status import DeckStatus
+from console.widgets.field_form import in_form
+from console.widgets.footer import DeckFooter
 from console.widgets.ledger_banner import LedgerBanner
 from console.widgets.status_badge import theme_style
 from providers.deck import Deck
@@ -79,7 +81,7 @@ class DeckApp(App[None]):
         with ContentSwitcher(initial=first.id, id="panes"):
             yield first
         yield Input(placeholder="filter: substring, !text inverts · Enter keeps · Esc clears", id="filter")
-        yield Footer(compact=True)
+        yield DeckFooter(compact=True)
 
     def on_mount(self) -> None:
         self.bridge.attach()
@@ -141,20 +143,17 @@ class DeckApp(App[None]):
             await self.query_one(ContentSwitcher).mount(pane)
             if self.filters.get(pane_id):
                 pane.apply_filter(self.filters[pane_id])
-        self.set_focus(None)  # nothing in the pane being hidden keeps the keys
         self.query_one(ContentSwitcher).current = pane.id
         self.current_pane = pane_id
         self._close_filter()
         self._show_tabs()
-        self.call_after_refresh(self._focus_pane, pane, False)
+        # Now, not after the next refresh: keys typed right after the digit (or arriving in the same packet over
+        # SSH) act on the pane just shown, and its footer bindings are the ones shown.
+        self._focus_pane(pane)
         return pane
 
-    def _focus_pane(self, pane: DeckPane, force: bool = True) -> None:
-        """Focus the pane's first focusable widget, unless (not `force`) the pane chose its own focus on show."""
-        if not force and self.focused is not None and pane in self.focused.ancestors_with_self:
-            return
-        target = next((w for w in pane.query("*") if isinstance(w, Widget) and w.focusable), None)
-        self.set_focus(target)
+    def _focus_pane(self, pane: DeckPane) -> None:
+        self.set_focus(pane.focus_target())
 
     def _show_tabs(self) -> None:
         variables = self.theme_variables
@@ -195,7 +194,9 @@ class DeckApp(App[None]):
             return True
         if action in TYPED_IN_TEXT_FIELDS and isinstance(self.focused, Input | TextArea):
             return False  # `:` and `/` are text in a text field
-        # A dialog is open: its own keys rule (Tab moves between its buttons). On the main screen Tab always
+        if action in ("next_pane", "previous_pane") and in_form(self.focused):
+            return False  # in a form (Images) Tab walks the fields; Esc, then a digit or `:`, switches panes
+        # A dialog is open: its own keys rule (Tab moves between its buttons). On the main screen Tab
         # switches panes, even from a text field, so no pane can trap the keyboard.
         return len(self.screen_stack) == 1
 
@@ -211,10 +212,12 @@ class DeckApp(App[None]):
         index = self.pane_order.index(self.current_pane)
         await self.show_pane(self.pane_order[(index - 1) % len(self.pane_order)])
 
-    def action_command_line(self, initial: str = ":") -> None:
+    async def action_command_line(self, initial: str = ":") -> None:
         from console.screens.command_line import CommandLine
 
-        self.push_screen(CommandLine(self.shell.completions(), initial), callback=self.shell.execute)
+        # Awaited (`:` is a priority binding): the input is mounted and focused before the next key is handed
+        # out, so keys typed ahead reach it, in order.
+        await self.push_screen(CommandLine(self.shell.completions(), initial), callback=self.shell.execute)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(live_entries(self), self.shell.commands))
@@ -266,9 +269,17 @@ class DeckApp(App[None]):
             self._set_filter(event.value)
 
     def action_submit_filter(self) -> None:
-        self._set_filter(self.filter_input.value)
+        field = self.filter_input
+        self._set_filter(field.value)
         self._close_filter()
         self._focus_pane(self.panes[self.current_pane])
+        # Enter is a priority binding, so the letters typed just before it may still wait in the field's queue:
+        # once the field has taken them, the filter is applied again with its whole text.
+        field.call_later(self._apply_typed_filter, self.current_pane)
+
+    def _apply_typed_filter(self, pane_id: str) -> None:
+        if pane_id == self.current_pane and self.filter_input.value != self.filters.get(pane_id, ""):
+            self._set_filter(self.filter_input.value)
 
 
 def _editing(widget: Widget | None) -> bool:

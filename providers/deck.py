@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from config.schema import DeckConfig, ProviderConfig
-from config.secret_registry import scrub as redact_secrets
 from config.secrets import SecretsError, register_environment_secrets, resolve_reference
 from providers.adapters import ADAPTERS, build_adapter
 from providers.base import (
     Adapter,
     AdapterOptions,
-    ChatChunk,
     ChatRequest,
     Health,
     ImageRequest,
@@ -31,6 +29,7 @@ from providers.base import (
     PullProgress,
     Usage,
 )
+from providers.chat_run import ChatRun, request_status
 from providers.deck_signals import Budget, DeckSignals, SpendBook
 from providers.errors import AuthFailedError, ProviderError, UnsupportedError
 from providers.http import make_client
@@ -44,9 +43,8 @@ from providers.png_bounds import check_png
 from providers.pricing import PriceTable
 from providers.reply_bounds import ReplyBounds, as_provider_error
 from providers.restart import RestartOutcome, RestartPlan, run_restart
-from providers.router import RoutedStream, Router
+from providers.router import Router
 from providers.routing import Attempt, PlannedHop, Route, RouteTimeouts, Target
-from providers.secret_stream import SecretStreamScrubber
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +293,7 @@ class Deck:
                     prompt_tokens=routed.usage.prompt_tokens if routed.usage else 0,
                     completion_tokens=routed.usage.completion_tokens if routed.usage else 0, cost_usd=cost,
                     ttft_ms=routed.ttft_ms, latency_ms=routed.total_ms,
-                    status=_request_status(run),
+                    status=request_status(run),
                     error_kind=error_kind, error_message=str(run.error) if run.error else None,
                 )
             except LedgerError as exc:  # the answer was still given; the caller reports the lost row
@@ -431,71 +429,3 @@ class Deck:
     async def interrupt_image(self, provider: str) -> None:
         """Ask `provider` to stop its running image job; the pending generate_image then ends early or raises."""
         await self.adapter(provider).interrupt()
-
-
-def _request_status(run: ChatRun) -> str:
-    """ok, cancelled (the operator stopped it), cut (failed after text was shown) or error."""
-    if run.cancelled:
-        return "cancelled"
-    if run.error is None:
-        return "ok"
-    return "cut" if run.routed.text else "error"
-
-
-class ChatRun:
-    """One routed chat through the deck: chunks while it runs; text, attempts, cost and error afterwards."""
-
-    def __init__(self, deck: Deck, routed: RoutedStream) -> None:
-        self.deck = deck
-        self.routed = routed
-        self.cost_usd = 0.0
-        self.error: ProviderError | None = None
-        self.cancelled = False
-        self._stream: AsyncGenerator[ChatChunk, None] | None = None
-        self._secrets = SecretStreamScrubber()  # a proxy may echo the key into the answer, split across chunks
-
-    def __aiter__(self) -> AsyncIterator[ChatChunk]:
-        self._stream = self._run()
-        return self._stream
-
-    async def __aenter__(self) -> ChatRun:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        """Leaving the block ends the run however it was left (an error in the caller's own code, such as a
-        closed pipe, included): the ledger row is written now, not by a generator finaliser after the deck
-        has closed."""
-        if self._stream is not None:
-            await self._stream.aclose()
-
-    async def _run(self) -> AsyncGenerator[ChatChunk, None]:
-        stream = aiter(self.routed)
-        secrets = self._secrets
-        try:
-            async for chunk in stream:
-                text = secrets.feed(chunk.text)
-                yield chunk if text == chunk.text else replace(chunk, text=text)
-            if tail := secrets.flush():
-                yield ChatChunk(text=tail)
-        except ProviderError as exc:
-            self.error = exc
-            if tail := secrets.flush():  # a cut answer shows whole, as the ledger keeps it; then the error
-                yield ChatChunk(text=tail)
-            raise
-        except (asyncio.CancelledError, GeneratorExit):
-            self.cancelled = True
-            raise
-        finally:
-            if isinstance(stream, AsyncGenerator):  # closed now, so the router records the hop it was on
-                await stream.aclose()
-            await asyncio.shield(self.deck._finish(self))
-
-    @property
-    def text(self) -> str:
-        """The answer so far as the caller was given it: scrubbed of every known secret, without the few characters
-        still held back in case a secret follows (a cancelled answer is kept exactly as it was shown)."""
-        text = redact_secrets(self.routed.text)
-        held = self._secrets.held
-        return text[: len(text) - held] if held else text
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from providers.emulators.a1111 import WebUI
 from providers.emulators.ollama_state import OllamaState
 from providers.emulators.server import EmulatorServer
 
@@ -23,3 +24,14 @@ def pulls_held(server: EmulatorServer) -> Iterator[OllamaState]:
         yield state
     finally:
         state.hold_pulls = False
+
+
+@contextmanager
+def image_jobs_held(server: EmulatorServer) -> Iterator[WebUI]:
+    """While inside, every txt2img job on this AUTOMATIC1111 emulator waits halfway until the block is left."""
+    webui: WebUI = server.app.state.webui
+    webui.hold_jobs = True
+    try:
+        yield webui
+    finally:
+        webui.hold_jobs = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.containers import Vertical
+from textual.widget import Widget
 
 from providers.deck import Deck, DeckEvent
 
@@ -19,11 +20,30 @@ class DeckPane(Vertical):
 
     PANE_ID: ClassVar[str] = ""
     PANE_TITLE: ClassVar[str] = ""
+    FOCUS: ClassVar[str] = ""
+    """Selector of the widget that takes the keyboard whenever the pane is shown (its table, its prompt)."""
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
         super().__init__(id=f"pane-{self.PANE_ID}")
         self.deck = deck
         self.readonly = readonly
+
+    def focus_target(self) -> Widget | None:
+        """The widget to focus on arrival: `FOCUS` if it can take the focus, else the first widget that can."""
+        if self.FOCUS:
+            widget = self.query_one(self.FOCUS)
+            if widget.focusable:
+                return widget
+        return next((w for w in self.query("*") if isinstance(w, Widget) and w.focusable and self._shown(w)), None)
+
+    def _shown(self, widget: Widget) -> bool:
+        """Displayed, and so are its containers up to this pane (a hidden queue's table is not)."""
+        node: Widget | None = widget
+        while node is not None and node is not self:
+            if not node.display:
+                return False
+            node = node.parent if isinstance(node.parent, Widget) else None
+        return True
 
     def deck_event(self, event: DeckEvent) -> None:
         """A deck event arrived; update state (cheaply)."""

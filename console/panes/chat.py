@@ -42,6 +42,7 @@ class ChatPane(ChatSessionPane):
 
     PANE_ID = "chat"
     PANE_TITLE = "Chat"
+    FOCUS = "#chat-prompt"
 
     DEFAULT_CSS = """
     ChatPane #chat-bar {

@@ -1,4 +1,5 @@
-"""Graphs pane: latency, TTFT, tokens/s, requests, errors by class, cost and spend, redrawn only while shown."""
+"""Graphs pane: latency, TTFT, tokens/s, requests, errors by class, cost and spend, redrawn only while shown,
+drawn at once on arrival, with one legend line for all plots."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,8 +17,9 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from console.panes.base import DeckPane
-from console.panes.graphs_view import GraphsView, build_view, range_label
-from console.widgets.plots import BarPlot, TimePlot
+from console.panes.graphs_view import GraphsView, assign_colors, build_view, range_label
+from console.widgets.axis_labels import money
+from console.widgets.plots import RGB, BarPlot, TimePlot
 from providers.deck import Deck
 
 RANGES_S: tuple[float, ...] = (60.0, 180.0, 300.0, 600.0, 900.0)
@@ -31,18 +34,26 @@ TIME_PLOTS: tuple[tuple[str, str], ...] = (
     ("tokens_per_s", "Tokens/s"), ("requests_per_step", "Requests per step"),
 )
 BAR_PLOTS: tuple[tuple[str, str], ...] = (("errors_by_kind", "Errors by class"),
-                                          ("cost_by_provider", "Cost per provider ($)"))
+                                          ("cost_by_provider", "Cost per provider"))
+PALETTE: tuple[RGB, ...] = ((230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233), (213, 94, 0),
+                            (0, 114, 178))
+"""Okabe-Ito colours: told apart by colour-blind eyes, readable on dark and light themes and in 256 colours."""
+LEGEND_MARK = "━━"
 
 
 class GraphsPane(DeckPane):
     PANE_ID = "graphs"
     PANE_TITLE = "Graphs"
+    FOCUS = "#graphs-scroll"
+    """The plots' scroller: at 80×24 two plots show at a time, and Down / PageDown bring the others."""
 
     DEFAULT_CSS = """
-    GraphsPane #graphs-status {
-        height: 1;
-        color: $text-muted;
+    GraphsPane #graphs-status, GraphsPane #graphs-legend {
+        height: auto;
         padding: 0 1;
+    }
+    GraphsPane #graphs-status {
+        color: $text-muted;
     }
     GraphsPane #graphs-scroll {
         height: 1fr;
@@ -75,6 +86,10 @@ class GraphsPane(DeckPane):
         """`/` text: only providers whose name contains it (a leading `!`: those that do not)."""
         self.view: GraphsView | None = None
         self.draws = 0
+        self.status_text = ""
+        self.legend_text = ""
+        self.line_colors: dict[str, int] = {}
+        """Palette index of each provider drawn, kept from redraw to redraw so lines keep their colours."""
         self._timer: Timer | None = None
 
     @property
@@ -83,31 +98,41 @@ class GraphsPane(DeckPane):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="graphs-status", markup=False)
+        yield Static("", id="graphs-legend", markup=False)
         with VerticalScroll(id="graphs-scroll"), Grid(id="graphs-grid"):
             for name, title in TIME_PLOTS:
                 yield TimePlot(title, id=f"plot-{name}")
             for name, title in BAR_PLOTS:
-                yield BarPlot(title, id=f"plot-{name}")
-            yield TimePlot("Cumulative spend ($)", id="plot-cumulative_spend")
+                yield BarPlot(title, id=f"plot-{name}", money=name == "cost_by_provider")
+            yield TimePlot("Cumulative spend, all providers", id="plot-cumulative_spend", money=True)
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(self.refresh_s, self._tick, pause=True)
         self._show_status()
 
     def on_show(self) -> None:
+        # Drawn now, with whatever data there is, and sized now: the first timer tick is `ui.refresh_s` away.
         if self._timer is not None:
             self._timer.resume()
         self.redraw()
+        self._fit_grid(self.size.width, self.size.height)
 
     def on_hide(self) -> None:
         if self._timer is not None:
             self._timer.pause()
 
     def on_resize(self, event: events.Resize) -> None:
+        self._fit_grid(event.size.width, event.size.height)
+
+    def _fit_grid(self, width: int, height: int) -> None:
+        """Rows of plots that share the height left under the summary and the legend (a scroll beyond that)."""
+        if width <= 0 or height <= 0:
+            return  # not laid out yet: on_resize follows
         plots = len(TIME_PLOTS) + len(BAR_PLOTS) + 1
-        columns = 4 if event.size.width >= WIDE_COLUMNS_FROM else 2
+        columns = 4 if width >= WIDE_COLUMNS_FROM else 2
         rows = math.ceil(plots / columns)
-        height = max(PLOT_MIN_HEIGHT, (event.size.height - 1) // rows)
+        above = _wrapped_rows(self.status_text, width - 2) + _wrapped_rows(self.legend_text, width - 2)
+        height = max(PLOT_MIN_HEIGHT, (height - above) // rows)
         grid = self.query_one("#graphs-grid", Grid)
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(height)
@@ -140,26 +165,49 @@ class GraphsPane(DeckPane):
             return
         self.view = view
         self.draws += 1
+        self.line_colors = assign_colors(view.shown, self.line_colors, len(PALETTE))
+        colors = {provider: PALETTE[index] for provider, index in self.line_colors.items()}
         for name, _ in TIME_PLOTS:
-            self.query_one(f"#plot-{name}", TimePlot).show_lines(getattr(view, name), view.window_s)
+            self.query_one(f"#plot-{name}", TimePlot).show_lines(getattr(view, name), view.window_s, colors)
         for name, _ in BAR_PLOTS:
             self.query_one(f"#plot-{name}", BarPlot).show_bars(getattr(view, name))
         spend = view.cumulative_spend
         self.query_one("#plot-cumulative_spend", TimePlot).show_lines([spend] if spend.xs else [], view.window_s)
+        self._show_legend(colors)
         self._show_status()
+        self._fit_grid(self.size.width, self.size.height)  # the legend may have grown a row
+
+    def _show_legend(self, colors: dict[str, RGB]) -> None:
+        """Every line's provider in its colour, above the plots and off their data (plotext's own legend covers
+        the newest points and drops series that do not fit a small plot)."""
+        legend = Text("lines:", style="dim", no_wrap=False)
+        for provider, (red, green, blue) in colors.items():
+            legend.append("  ")
+            legend.append(LEGEND_MARK, style=f"bold rgb({red},{green},{blue})")
+            legend.append(f" {provider}")  # a config name, appended as plain text: never read as markup
+        if not colors:
+            legend.append(" none (no requests in this range)")
+        self.legend_text = legend.plain
+        self.query_one("#graphs-legend", Static).update(legend)
 
     def _show_status(self) -> None:
+        """The summary, the money before the hints: at 80 columns it fits one line, and when a filter or a
+        freeze makes it longer it wraps rather than losing its end."""
         parts = [f"range {range_label(self.window_s)} (+/-)"]
         if self.provider_filter:
             parts.append(f"filter: {self.provider_filter}")
         if self.view is not None:
-            parts.append(f"step {range_label(self.view.step_s)}")
             parts.append(f"{self.view.requests} requests")
+        parts.append(f"{money(sum(self.deck.spend.day.values()))} spent today")
         parts.append(f"FROZEN at {time.strftime('%H:%M:%S', time.localtime(self.frozen_at))} (f)"
-                     if self.frozen_at is not None else "live (f freezes)")
-        spent = sum(self.deck.spend.day.values())
-        parts.append(f"spent today ${spent:.4f}")
-        self.query_one("#graphs-status", Static).update(" · ".join(parts))
+                     if self.frozen_at is not None else "live (f)")
+        if self.view is not None:
+            parts.append(f"step {range_label(self.view.step_s)}")
+        text = " · ".join(parts)
+        if text != self.status_text:
+            self.status_text = text
+            self.query_one("#graphs-status", Static).update(text)
+            self._fit_grid(self.size.width, self.size.height)  # a wrapped summary takes a row from the plots
 
     # --- actions ---------------------------------------------------------------------------------------
 
@@ -178,3 +226,8 @@ class GraphsPane(DeckPane):
     def action_freeze(self) -> None:
         self.frozen_at = None if self.frozen_at is not None else self.clock()
         self.redraw(force=True)
+
+
+def _wrapped_rows(text: str, width: int) -> int:
+    """Rows a one-line text takes when wrapped at `width` (an estimate by length: the texts are short)."""
+    return max(1, math.ceil(len(text) / max(1, width)))

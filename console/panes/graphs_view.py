@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -11,7 +11,7 @@ from providers.metrics import RollingMetrics, SeriesMetric
 POINTS = 30
 """Points per line whatever the range: the step grows with the window, the cost of a redraw does not."""
 TOP_PROVIDERS = 4
-"""Lines per plot: the busiest providers of the window, so legends fit small plots."""
+"""Lines per plot: the busiest providers of the window, so the legend fits one line at 80 columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,8 @@ class GraphsView:
     window_s: float
     step_s: float
     requests: int
+    shown: tuple[str, ...]
+    """The providers drawn as lines, busiest first: the legend, in this order."""
     latency_p50: tuple[Line, ...]
     latency_p95: tuple[Line, ...]
     ttft_p50: tuple[Line, ...]
@@ -70,7 +72,7 @@ def build_view(metrics: RollingMetrics, window_s: float, *, now: float | None = 
         values = [v or 0.0 for _, v in points]
         spend_steps = [a + b for a, b in zip(spend_steps, values, strict=True)] if spend_steps else values
     return GraphsView(
-        window_s=window_s, step_s=step_s, requests=sum(s.requests for s in summaries.values()),
+        window_s=window_s, step_s=step_s, requests=sum(s.requests for s in summaries.values()), shown=tuple(shown),
         latency_p50=lines("latency_p50"), latency_p95=lines("latency_p95"), ttft_p50=lines("ttft_p50"),
         tokens_per_s=lines("tokens_per_s"), requests_per_step=lines("requests"),
         errors_by_kind=tuple(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -86,3 +88,21 @@ def range_label(seconds: float) -> str:
     if not minutes:
         return f"{rest}s"
     return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+
+
+def assign_colors(shown: Sequence[str], previous: Mapping[str, int], palette_size: int) -> dict[str, int]:
+    """A palette index for each shown provider: the one it had before when still free, else the first index no
+    other shown provider holds, so a line keeps its colour from redraw to redraw and no two lines share one."""
+    kept = {p: previous[p] for p in shown if p in previous and previous[p] < palette_size}
+    taken: set[int] = set()
+    for provider in shown:  # busiest first: on a clash the busier line keeps its colour
+        if provider in kept and kept[provider] in taken:
+            del kept[provider]
+        elif provider in kept:
+            taken.add(kept[provider])
+    for provider in shown:
+        if provider not in kept:
+            free = next((i for i in range(palette_size) if i not in taken), len(taken) % palette_size)
+            kept[provider] = free
+            taken.add(free)
+    return {p: kept[p] for p in shown}

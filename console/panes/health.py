@@ -7,12 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from console.panes.base import SyncedPane
+from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
 from console.widgets.sparkline import sparkline
 from console.widgets.status_badge import badge_text, themed
@@ -24,11 +26,16 @@ from providers.safe_text import one_line
 HISTORY = 16
 """Probe latencies kept per provider for the trend column."""
 BREAKER_RANK = {"closed": 0, "half_open": 1, "open": 2}
-COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("provider", "Provider", 14), ("status", "Status", 10), ("latency", "Latency", 8), ("trend", "Trend", 12),
-    ("breaker", "Breaker", 9), ("loaded", "Loaded", 22), ("vram", "VRAM", 14), ("version", "Version", 14),
-    ("error", "Last error", 48),
+COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("provider", "Provider", 12), ColumnSpec("status", "Status", 10),
+    ColumnSpec("latency", "Latency", 8, priority=4), ColumnSpec("trend", "Trend", 12, priority=6),
+    ColumnSpec("breaker", "Breaker", 9, priority=3), ColumnSpec("loaded", "Loaded", 22, priority=5, min_width=10),
+    ColumnSpec("vram", "VRAM", 14, priority=2, min_width=12),
+    ColumnSpec("version", "Version", 14, priority=1, min_width=7),
+    ColumnSpec("error", "Last error", 48, min_width=24),
 )
+"""Status and the last error are never dropped; at 80 columns VRAM and the version stay too (the breaker, latency,
+loaded models and trend come back as the terminal widens, or with `W`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,7 @@ class HealthPane(SyncedPane):
 
     PANE_ID: ClassVar[str] = "health"
     PANE_TITLE: ClassVar[str] = "Health"
+    FOCUS = "#health-table"
     BINDINGS: ClassVar = [
         Binding("d", "details", "Details", id="health-details"),
         Binding("p", "probe", "Probe now", id="health-probe"),
@@ -189,11 +197,10 @@ class HealthPane(SyncedPane):
         parts = [f"{shown} providers", f"{up} up"] + ([f"filter: {self.filter_text}"] if self.filter_text else [])
         selected = self.selected_provider()
         table = self.table
-        if selected is not None and table.virtual_size.width > table.size.width:
-            # At 80 columns the error column is off to the right: say the selected provider's error here.
-            error = next((row.error for row in rows if row.name == selected), "")
-            if error:
-                parts.append(f"▸ {selected}: {error}")
+        error = next((row.error for row in rows if row.name == selected), "")
+        if error and (cell_len(error) > dict(table.fit).get("error", 0) or table.virtual_size.width > table.size.width):
+            # The error column cuts it (80 columns), or the wide view has it off to the right: say it whole here.
+            parts.append(f"▸ {selected}: {error}")
         # The last error is a server's words: one terminal-safe line.
         self.query_one("#health-summary", Static).update(one_line(" · ".join(parts)))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Grid
-from textual.widgets import Input, Label, Select
+from textual.widgets import Input, Select
 
+from console.widgets.field_form import FieldForm, FormSelect
 from providers.base import ImageRequest, ModelInfo
 from providers.safe_text import one_line
 
@@ -24,6 +24,13 @@ class ImageFormError(ValueError):
 
 def size_label(size: tuple[int, int]) -> str:
     return f"{size[0]}×{size[1]}"
+
+
+def keys_hint(field: str, *, typing: bool) -> str:
+    """What the keys do from the field that has the focus, so a keyboard-only operator need not guess."""
+    if typing:
+        return f"{field}: tab ↓ next field · enter generates · esc leaves the field"
+    return f"{field}: enter/space opens · tab ↓ next field · i types the prompt"
 
 
 def image_request(*, prompt: str, negative: str, size: tuple[int, int], steps: str, seed: str,
@@ -48,8 +55,9 @@ def image_request(*, prompt: str, negative: str, size: tuple[int, int], steps: s
                         steps=step_count, seed=seed_value, sampler=sampler or None, model=model or None)
 
 
-class ImageForm(Grid):
-    """Label/field rows, one line each (compact widgets), so the whole form fits a 24-line terminal."""
+class ImageForm(FieldForm):
+    """Label/field rows, one line each (compact widgets), so the whole form fits a 24-line terminal. Tab/Down and
+    Shift-Tab/Up walk the fields; a list opens with Enter or Space."""
 
     DEFAULT_CSS = """
     ImageForm {
@@ -69,26 +77,22 @@ class ImageForm(Grid):
         self.backends = backends
 
     def compose(self) -> ComposeResult:
-        yield Label("backend")
-        yield Select([(name, name) for name in self.backends], allow_blank=not self.backends,
-                     value=self.backends[0] if self.backends else Select.NULL, compact=True,
-                     prompt="no image backend", id="images-backend")
-        yield Label("model")
-        yield Select([], prompt="backend default", compact=True, id="images-checkpoint")
-        yield Label("prompt")
-        yield Input(placeholder="what to draw (Enter generates)", compact=True, id="images-prompt")
-        yield Label("negative")
-        yield Input(placeholder="what to avoid", compact=True, id="images-negative")
-        yield Label("size")
-        yield Select([(size_label(s), s) for s in SIZES], value=SIZES[0], allow_blank=False, compact=True,
-                     id="images-size")
-        yield Label("steps")
-        yield Input(str(DEFAULT_STEPS), type="integer", compact=True, id="images-steps")
-        yield Label("seed")
-        yield Input("-1", type="integer", compact=True, id="images-seed")
-        yield Label("sampler")
-        yield Select([(name, name) for name in SAMPLERS], prompt="backend default", compact=True,
-                     id="images-sampler")
+        yield from self.row("backend", FormSelect(
+            [(name, name) for name in self.backends], allow_blank=not self.backends,
+            value=self.backends[0] if self.backends else Select.NULL, compact=True, prompt="no image backend",
+            id="images-backend"))
+        yield from self.row("model", FormSelect([], prompt="backend default", compact=True, id="images-checkpoint"))
+        # Long texts are edited, not retyped: coming back to them must not select them for the next key to replace.
+        yield from self.row("prompt", Input(placeholder="what to draw (Enter generates)", compact=True,
+                                            select_on_focus=False, id="images-prompt"))
+        yield from self.row("negative", Input(placeholder="what to avoid", compact=True, select_on_focus=False,
+                                              id="images-negative"))
+        yield from self.row("size", FormSelect([(size_label(s), s) for s in SIZES], value=SIZES[0],
+                                               allow_blank=False, compact=True, id="images-size"))
+        yield from self.row("steps", Input(str(DEFAULT_STEPS), type="integer", compact=True, id="images-steps"))
+        yield from self.row("seed", Input("-1", type="integer", compact=True, id="images-seed"))
+        yield from self.row("sampler", FormSelect([(name, name) for name in SAMPLERS], prompt="backend default",
+                                                  compact=True, id="images-sampler"))
 
     @property
     def backend(self) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -18,7 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from console import terminal_graphics
 from console.panes.base import DeckPane
-from console.panes.image_form import ImageForm, ImageFormError
+from console.panes.image_form import ImageForm, ImageFormError, keys_hint
 from console.widgets.image_view import ImageView, choose_renderer
 from console.widgets.png_decode import PngError, RgbImage, decode_png
 from providers.base import ImageProgress, ImageRequest
@@ -31,7 +31,7 @@ CATALOG_GROUP = "images-catalog"
 LOCAL_ENGINES = ("a1111", "comfyui")
 PROGRESS_REDRAW_S = 0.1
 """Progress is drawn at most ten times a second, however often the backend reports it (slow links)."""
-IDLE_STATUS = "enter in the prompt or ctrl+g generates · esc interrupts"
+IDLE_STATUS = "ctrl+g generates from any field · esc interrupts"
 
 
 class ImagesPane(DeckPane):
@@ -39,6 +39,7 @@ class ImagesPane(DeckPane):
 
     PANE_ID = "images"
     PANE_TITLE = "Images"
+    FOCUS = "#images-prompt"
 
     DEFAULT_CSS = """
     ImagesPane > Horizontal {
@@ -59,7 +60,7 @@ class ImagesPane(DeckPane):
     ImagesPane #images-progress Bar {
         width: 1fr;
     }
-    ImagesPane #images-status, ImagesPane #images-path {
+    ImagesPane #images-keys, ImagesPane #images-status, ImagesPane #images-path {
         height: auto;
         color: $text-muted;
     }
@@ -80,6 +81,9 @@ class ImagesPane(DeckPane):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+g", "generate", "Generate", id="images.generate"),
         Binding("escape", "interrupt", "Interrupt", id="images.interrupt"),
+        # After Esc left a text field (so digits switch panes), `i` goes back to typing, as in the chat. Priority:
+        # the prompt takes the focus before the keys typed after `i` are handed out.
+        Binding("i", "type_prompt", "Prompt", id="images.prompt", priority=True),
     ]
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
@@ -103,6 +107,7 @@ class ImagesPane(DeckPane):
         with Horizontal():
             with Vertical(id="images-form"):
                 yield ImageForm(self.backends, id="images-fields")
+                yield Static("", id="images-keys", markup=False)
                 yield ProgressBar(total=100, show_eta=False, id="images-progress")
                 yield Static(IDLE_STATUS, id="images-status", markup=False)
                 yield Static("", id="images-path", markup=False)
@@ -127,6 +132,8 @@ class ImagesPane(DeckPane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "interrupt":
             return self.running  # otherwise Esc goes on to the app
+        if action == "type_prompt":  # not where `i` is typed text, nor in an open list (it searches there)
+            return not isinstance(self.app.focused, Input) and not self.query_one(ImageForm).list_open()
         return True
 
     def _status(self, text: str, *, error: bool = False) -> None:
@@ -149,6 +156,24 @@ class ImagesPane(DeckPane):
         if backend := self._backend():
             self.load_checkpoints(backend)
 
+    @on(events.DescendantFocus)
+    @on(events.DescendantBlur)
+    def _show_field_keys(self) -> None:
+        """The keys line follows the focus: which field has it, and how to move on, open a list or generate;
+        empty while the keys are elsewhere (a dialog, another pane). Read from the app's focus, not the event:
+        the blur of one field and the focus of the next reach the pane in either order."""
+        forms, lines = self.query(ImageForm), self.query("#images-keys").results(Static)
+        if not forms:
+            return  # the pane is being taken down (the app is leaving)
+        form = forms.first()
+        field = form.field_of(self.app.focused)
+        hint = "" if field is None else keys_hint(form.field_name(field), typing=isinstance(field, Input))
+        for line in lines:
+            line.update(hint)
+
+    def action_type_prompt(self) -> None:
+        self.screen.set_focus(self.query_one("#images-prompt", Input))  # now: the keys typed next are for it
+
     # --- checkpoints ---------------------------------------------------------------------------------------
 
     @on(Select.Changed, "#images-backend")
@@ -167,10 +192,12 @@ class ImagesPane(DeckPane):
 
     # --- generating ----------------------------------------------------------------------------------------
 
-    @on(Input.Submitted, "#images-prompt")
-    def _prompt_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_generate()
+    @on(Input.Submitted)
+    def _field_submitted(self, event: Input.Submitted) -> None:
+        """Enter in any text field of the form generates, as Ctrl-G does from every field."""
+        if event.input in self.query_one(ImageForm).fields():
+            event.stop()
+            self.action_generate()
 
     def action_generate(self) -> None:
         if self.running:

@@ -31,6 +31,7 @@ WRITE_ACTIONS = frozenset({"pull", "delete", "unload", "load", "restart", "switc
 class ModelsPane(DeckPane):
     PANE_ID = "models"
     PANE_TITLE = "Models"
+    FOCUS = "#models-table"
 
     DEFAULT_CSS = """
     ModelsPane #models-status {
@@ -76,11 +77,13 @@ class ModelsPane(DeckPane):
         return self.query_one(PullQueue)
 
     def on_mount(self) -> None:
-        self.table.loading = True
+        # no `loading` overlay on the table: a loading widget cannot take the focus, and the keyboard must be on
+        # the table from the first visit (the status line says the catalog is loading)
         self.load_catalog()
 
     def on_show(self) -> None:
         self._showing = True
+        self.call_after_refresh(self.table.refit)  # the width is known once shown: choose the columns for it
         for provider in sorted(self._stale):
             self.load_catalog(provider)
         self._stale.clear()
@@ -121,8 +124,6 @@ class ModelsPane(DeckPane):
         except (ProviderError, KeyError) as exc:
             self._say(str(exc), title="Catalog", severity="error")
             return
-        finally:
-            self.table.loading = False
         names = [provider] if provider else list(self.deck.adapters)
         for name in names:
             if name in catalog.errors:

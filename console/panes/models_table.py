@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
+from console.widgets.column_fit import WIDE_KEY, middle_cut
 from console.widgets.keyed_table import plain
 from providers.deck import CatalogEntry
 
@@ -19,8 +22,13 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 NARROW_LABELS = {"context": "Ctx", "loaded": "Ld", "price": "$/M in/out"}
 """Shorter headings when the table does not fit its width (80 columns over SSH)."""
+DROP_ORDER = ("quant", "kind", "size", "context")
+"""Columns left out, in this order, while the model column has less than MODEL_GOAL cells; provider, model,
+loaded and price stay."""
 MIN_MODEL_WIDTH = 12
-"""A model name is cut with an ellipsis, never below this many cells; `d` shows it whole."""
+"""A model name is cut in the middle (`claude-s…0250929`), never below this many cells; `d` shows it whole."""
+MODEL_GOAL = 30
+"""Cells the model column gets, when the name needs them, before other columns are kept."""
 SCROLLBAR_ROOM = 2
 MODEL_COLUMN = 1
 
@@ -82,9 +90,15 @@ class ModelRow:
                 human_context(self.context_length), "●" if self.loaded else "",
                 human_price(self.input_usd_per_mtok, self.output_usd_per_mtok))
 
-    def display_cells(self) -> tuple[str | Text, ...]:
-        """The cells as the table draws them: names a backend chose are plain text (never markup), cut with `…`."""
-        return tuple(plain(cell) if index in _PLAIN_COLUMNS else cell for index, cell in enumerate(self.cells()))
+    def display_cells(self, fit: ColumnFit | None = None) -> tuple[str | Text, ...]:
+        """The cells as the table draws them, only the columns the fit shows: names a backend chose are plain
+        text (never markup); a model name too long for its column is cut in the middle, keeping both ends."""
+        fit = fit or ColumnFit()
+        cells = list(self.cells())
+        if fit.model_width is not None:
+            cells[MODEL_COLUMN] = middle_cut(cells[MODEL_COLUMN], fit.model_width)
+        return tuple(plain(cell) if index in _PLAIN_COLUMNS else cell for index, cell in enumerate(cells)
+                     if COLUMNS[index][0] not in fit.hidden)
 
     def matches(self, needle: str) -> bool:
         haystack = f"{self.provider} {self.name} {self.kind} {self.quantization or ''}".lower()
@@ -98,10 +112,12 @@ neither markup nor raw terminal output (the kind is llmdeck's own word)."""
 
 @dataclass(frozen=True, slots=True)
 class ColumnFit:
-    """How the columns share the table's width: natural widths, or short headings and a capped model column."""
+    """How the columns share the table's width: natural widths, or short headings, fewer columns and a capped
+    model column."""
 
     narrow: bool = False
     model_width: int | None = None
+    hidden: frozenset[str] = frozenset()
 
     @classmethod
     def for_width(cls, width: int, rows: Iterable[ModelRow]) -> ColumnFit:
@@ -114,17 +130,29 @@ class ColumnFit:
         natural = sum(widest(index, label) for index, (_, label) in enumerate(COLUMNS)) + SCROLLBAR_ROOM
         if width <= 0 or natural <= width:
             return cls()
-        others = sum(widest(index, NARROW_LABELS.get(key, label))
-                     for index, (key, label) in enumerate(COLUMNS) if index != MODEL_COLUMN)
-        room = width - others - SCROLLBAR_ROOM - 2
-        return cls(narrow=True, model_width=None if room + 2 >= longest_model else max(MIN_MODEL_WIDTH, room))
+        narrow_widths = {key: widest(index, NARROW_LABELS.get(key, label))
+                         for index, (key, label) in enumerate(COLUMNS) if index != MODEL_COLUMN}
+        goal = min(longest_model, MODEL_GOAL + 2)
+        hidden: set[str] = set()
+        for key in DROP_ORDER:
+            if width - SCROLLBAR_ROOM - sum(narrow_widths.values()) >= goal:
+                break
+            del narrow_widths[key]
+            hidden.add(key)
+        room = width - sum(narrow_widths.values()) - SCROLLBAR_ROOM - 2
+        return cls(narrow=True, model_width=None if room + 2 >= longest_model else max(MIN_MODEL_WIDTH, room),
+                   hidden=frozenset(hidden))
 
     def cuts(self, name: str) -> bool:
-        """Whether the model column is too narrow for `name` (it then ends in `…`)."""
+        """Whether the model column is too narrow for `name` (it is then cut in the middle with `…`)."""
         return self.model_width is not None and cell_len(name) > self.model_width
 
     def label(self, key: str, label: str) -> str:
         return NARROW_LABELS.get(key, label) if self.narrow else label
+
+    def columns(self) -> list[tuple[str, str]]:
+        """The (key, heading) of the columns shown."""
+        return [(key, self.label(key, label)) for key, label in COLUMNS if key not in self.hidden]
 
 
 def _none_last(value: float | None) -> tuple[bool, float]:
@@ -165,10 +193,16 @@ class RowFilter:
 
 
 class ModelTable(DataTable[str]):
-    """Rows keyed by provider + name; a provider's rows are replaced in place, never the whole table."""
+    """Rows keyed by provider + name; a provider's rows are replaced in place, never the whole table. `W`
+    switches to the wide view (every column, whole names, scrolled sideways) and back."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(WIDE_KEY, "toggle_wide", "Wide view", id="table-wide"),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.wide = False
         self.rows_by_key: dict[str, ModelRow] = {}
         """Every known row, shown or filtered out."""
         self.row_filter = RowFilter()
@@ -182,13 +216,17 @@ class ModelTable(DataTable[str]):
         self.refit()
 
     def _add_columns(self) -> None:
-        for key, label in COLUMNS:
+        for key, label in self.fit.columns():
             width = self.fit.model_width if key == "model" else None
-            self.add_column(self.fit.label(key, label), key=key, width=width)
+            self.add_column(label, key=key, width=width)
+
+    def action_toggle_wide(self) -> None:
+        self.wide = not self.wide
+        self.refit()
 
     def refit(self) -> None:
         """Share the width again; the table is rebuilt only when the fit changes (a resize, a much longer name)."""
-        fit = ColumnFit.for_width(self.size.width, self.rows_by_key.values())
+        fit = ColumnFit() if self.wide else ColumnFit.for_width(self.size.width, self.rows_by_key.values())
         if fit == self.fit:
             return
         keep = self.selected
@@ -242,11 +280,12 @@ class ModelTable(DataTable[str]):
                 self.remove_row(row.key)
             return False
         if not visible:
-            self.add_row(*row.display_cells(), key=row.key)
+            self.add_row(*row.display_cells(self.fit), key=row.key)
             return True
         if previous != row:
-            old_cells = previous.display_cells() if previous else ()
-            for (column, _), old_cell, new_cell in zip(COLUMNS, old_cells, row.display_cells(), strict=False):
+            old_cells = previous.display_cells(self.fit) if previous else ()
+            shown = self.fit.columns()
+            for (column, _), old_cell, new_cell in zip(shown, old_cells, row.display_cells(self.fit), strict=False):
                 if old_cell != new_cell:
                     self.update_cell(row.key, column, new_cell)
         return False
@@ -267,6 +306,11 @@ class ModelTable(DataTable[str]):
     def resort(self, keep: ModelRow | None = None) -> None:
         keep = keep or self.selected
         order = SORTS[self.sort_index][1]
-        self.sort("provider", "model", key=lambda cells: order(self.rows_by_key[f"{cells[0]}\x1f{cells[1]}"]))
+        # The cells hold the names as drawn (a long one cut in the middle): find each row by what it shows.
+        by_cells: dict[tuple[str, str], ModelRow] = {}
+        for row in self.rows_by_key.values():
+            shown = row.display_cells(self.fit)
+            by_cells.setdefault((str(shown[0]), str(shown[MODEL_COLUMN])), row)
+        self.sort("provider", "model", key=lambda cells: order(by_cells[(str(cells[0]), str(cells[1]))]))
         if keep is not None and keep.key in self.rows:
             self.move_cursor(row=self.get_row_index(keep.key))

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from console.panes.base import SyncedPane
+from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
 from console.widgets.status_badge import themed
 from providers.base import ChatRequest, Message
@@ -25,10 +26,14 @@ from providers.safe_text import terminal_safe
 
 TEST_PROMPT = "Reply with one short sentence: are you there?"
 TEST_MAX_TOKENS = 24
-COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("now", "▶", 1), ("alias", "Alias", 12), ("provider", "Provider", 14), ("model", "Model", 22),
-    ("state", "State", 24), ("via", "Via", 12), ("hop", "#", 2),
+COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("now", "▶", 1), ColumnSpec("alias", "Alias", 10, min_width=8),
+    ColumnSpec("provider", "Provider", 14, min_width=8),
+    ColumnSpec("model", "Model", 22, min_width=10, cut_middle=True),
+    ColumnSpec("state", "State", 24, min_width=10), ColumnSpec("via", "Via", 12, min_width=6),
+    ColumnSpec("hop", "#", 2),
 )
+"""Every column is kept (the serving hop and the state are what the pane is for); the names shrink instead."""
 _SECONDS = re.compile(r"for (\d+)s")
 
 
@@ -105,6 +110,7 @@ class RoutesPane(SyncedPane):
 
     PANE_ID: ClassVar[str] = "routes"
     PANE_TITLE: ClassVar[str] = "Routes"
+    FOCUS = "#routes-table"
     BINDINGS: ClassVar = [
         Binding("t", "test_fire", "Test route", id="routes-test-fire"),
         Binding("e", "explain", "Explain", id="routes-explain"),

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -171,16 +170,6 @@ class CommandLine(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one(Input))
-
-    def on_key(self, event: events.Key) -> None:
-        """Keys that reach the screen instead of the input (they arrived before it had the focus: typed fast, or in
-        one packet over SSH) still go into it, in order, instead of being lost."""
-        field_input = self.query_one(Input)
-        if not event.is_printable or event.character is None:
-            return
-        event.stop()
-        self.set_focus(field_input)
-        field_input.insert_text_at_cursor(event.character)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#command-hint", Static).update(hint(event.value, self.completions))

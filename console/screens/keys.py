@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
 
 from config import secrets
+from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import KeyedTable
 
 
@@ -42,7 +43,8 @@ class KeysScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("API keys (OS keyring, service llmdeck) — only masked tails are ever shown")
-            yield KeyedTable((("name", "Name", 28), ("tail", "Stored", 14)), id="keys-table")
+            yield KeyedTable((ColumnSpec("name", "Name", 28, min_width=12), ColumnSpec("tail", "Stored", 14)),
+                             id="keys-table")
             if not self.readonly:
                 yield Input(placeholder="key name, e.g. anthropic", id="key-name")
                 yield Input(placeholder="secret (hidden)", password=True, id="key-secret")

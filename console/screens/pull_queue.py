@@ -78,6 +78,7 @@ class PullQueue(Vertical):
     }
     PullQueue > DataTable {
         height: auto;
+        min-height: 1;  /* a queue shown before its first row arrives still gets a line for it */
         max-height: 5;
     }
     """

@@ -37,22 +37,41 @@ class DeckStatus(Static):
     def on_mount(self) -> None:
         self.update_from()
 
+    def on_resize(self) -> None:
+        self.update_from()
+
     def update_from(self) -> None:
-        up, total, streams, spend = status_counts(self.deck)
-        variables = self.app.theme_variables
-        line = Text(" llmdeck ", style=theme_style("accent", variables, bold=True))
-        if self.demo:
-            line.append(" DEMO ", style=theme_style("warning", variables, bold=True) + Style(reverse=True))
-            line.append(" ")
-        health_tone = "success" if up == total else "warning" if up else "error"
-        line.append(f" {up}/{total} up ", style=theme_style(health_tone, variables))
-        line.append(f"· {streams} stream{'s' if streams != 1 else ''} · ${spend:.4f} today")
-        if self.chaos:
-            line.append("  chaos: " + ", ".join(sorted(self.chaos)), style=theme_style("error", variables, bold=True))
-        if self.readonly:
-            line.append("  READ-ONLY", style=theme_style("warning", variables, bold=True))
-        if self.filter_text:
-            line.append(f"  filter: {self.filter_text}", style=theme_style("foreground-muted", variables))
+        width = self.size.width or self.app.size.width
+        line = self._line(0)
+        for level in (1, 2, 3):  # shorter wordings of everything but the filter, until the line fits
+            if line.cell_len <= width:
+                break
+            line = self._line(level)
+        line.no_wrap, line.overflow = True, "ellipsis"  # a filter longer than the line ends in `…`
         if line.plain != self._shown:
             self._shown = line.plain
             self.update(line)
+
+    def _line(self, level: int) -> Text:
+        """The header at a level of shortening: 0 says everything in words, 3 keeps counts, marks and the filter."""
+        up, total, streams, spend = status_counts(self.deck)
+        variables = self.app.theme_variables
+        line = Text(" llmdeck " if level < 3 else "", style=theme_style("accent", variables, bold=True))
+        if self.demo:
+            line.append(" DEMO " if level < 2 else "D", style=theme_style("warning", variables, bold=True)
+                        + Style(reverse=True))
+            line.append(" ")
+        health_tone = "success" if up == total else "warning" if up else "error"
+        line.append(f" {up}/{total} up ", style=theme_style(health_tone, variables))
+        if level == 0:
+            line.append(f"· {streams} stream{'s' if streams != 1 else ''} · ${spend:.4f} today")
+        else:  # short: streams only while there are some (`2▶`), spend in cents
+            line.append((f"· {streams}▶ " if streams else "") + f"· ${spend:.2f}")
+        if self.chaos:
+            chaos = ", ".join(sorted(self.chaos)) if level < 2 else str(len(self.chaos))
+            line.append(f"  chaos: {chaos}", style=theme_style("error", variables, bold=True))
+        if self.readonly:
+            line.append("  READ-ONLY" if level < 2 else " RO", style=theme_style("warning", variables, bold=True))
+        if self.filter_text:
+            line.append(f"  filter: {self.filter_text}", style=theme_style("foreground-muted", variables))
+        return line

@@ -23,6 +23,7 @@ from providers.emulators.text import Pace
 
 STEP_SECONDS = 0.02
 """Time per sampling step unless a Pace says otherwise (its tokens_per_s counts steps)."""
+HOLD_POLL_S = 0.01
 
 CHECKPOINTS: tuple[tuple[str, str], ...] = (
     ("v1-5-pruned-emaonly.safetensors", "6ce0161689"),
@@ -73,6 +74,9 @@ class WebUI:
     job: Job | None = None
     job_count: int = 0
     job_timestamp: str = "0"
+    hold_jobs: bool = False
+    """While set, a txt2img job stops halfway through its steps and waits to be let go (or interrupted): a test
+    can watch its progress or act on it without racing the job's end, however slow the machine."""
     _lock: asyncio.Lock | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -202,6 +206,9 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
                 while job.step < steps and not job.interrupted:
                     await asyncio.sleep(step_s)
                     job.step += 1
+                    # set from the test's thread, where an asyncio.Event cannot be set safely: poll it
+                    while webui.hold_jobs and 2 * job.step >= steps and not job.interrupted:  # noqa: ASYNC110
+                        await asyncio.sleep(HOLD_POLL_S)
             finally:
                 webui.job = None
         png = gradient_png(width, height, chosen_seed)
@@ -230,7 +237,7 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
         return await control_faults(request, plan)
 
     api = "/sdapi/v1"
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route(f"{api}/options", guarded(options), methods=["GET", "POST"]),
         Route(f"{api}/sd-models", guarded(sd_models)),
         Route(f"{api}/samplers", guarded(samplers)),
@@ -242,6 +249,8 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
         Route("/internal/ping", guarded(ping)),
         Route("/_emulator/faults", faults_route, methods=["GET", "POST"]),
     ])
+    app.state.webui = webui
+    return app
 
 
 async def _json_object(request: Request) -> dict[str, Any] | None:

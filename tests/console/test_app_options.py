@@ -25,8 +25,9 @@ DESTRUCTIVE = ("delete", "unload", "restart", "pull", "load", "switch")
 async def test_readonly_hides_destructive_bindings_and_commands(deck: Deck) -> None:
     app = DeckApp(deck, readonly=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        for _ in range(6):
-            await pilot.press("tab")  # through every pane and back to health
+        # through every pane and back to health (in the Images form Tab walks the fields: Esc, then a digit)
+        for keys in [("tab",)] * 5 + [("escape", "1")]:
+            await pilot.press(*keys)
             await pilot.pause()
             # the panes' own actions (a text field's delete_left is editing, not a destructive operation)
             actions = [active.binding.action for active in app.screen.active_bindings.values()

@@ -25,10 +25,14 @@ async def test_digit_keys_and_tab_switch_panes(deck: Deck) -> None:
         assert app.current_pane == "chat"
         await pilot.press("tab")  # Tab leaves any pane, even from a text field
         assert app.current_pane == "images"
-        await pilot.press("tab", "1")
+        await pilot.press("tab")  # but in the Images form it walks the fields, starting at the prompt
+        assert app.current_pane == "images" and app.focused is app.query_one("#images-negative")
+        await pilot.press("escape", "1")  # out of the field, a digit switches panes
         assert app.current_pane == "health"
-        await pilot.press("shift+tab", "shift+tab")
-        assert app.current_pane == "chat"
+        await pilot.press("shift+tab")
+        assert app.current_pane == "images"
+        await pilot.press("escape", "5", "shift+tab")
+        assert app.current_pane == "routes"
         assert sum(pane.display for pane in app.panes.values()) == 1  # only the shown pane is displayed
 
 

@@ -19,7 +19,8 @@ LAB_NAMES = {"local-ollama", "box-vllm", "box-llamacpp", "cloud", "claude", "sd"
 
 
 def _cell(pane: HealthPane, provider: str, column: int) -> str:
-    return str(pane.table.get_row(provider)[column])
+    """A cell of the row by its place in COLUMNS, shown or left out at this width."""
+    return str(pane.table.cells(provider)[column])
 
 
 async def test_every_lab_provider_has_a_row_with_its_status(deck: Deck) -> None:

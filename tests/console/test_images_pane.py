@@ -6,8 +6,9 @@ import json
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, ProgressBar, Select
+from textual.widgets import Input, ProgressBar, Select, Static
 
+from console.panes.image_form import ImageForm
 from console.panes.images import ImagesPane
 from console.widgets.image_view import ImageView
 from providers.deck import Deck
@@ -112,3 +113,56 @@ async def test_an_empty_prompt_is_refused_before_any_call(lab_deck: Deck) -> Non
         pane.query_one("#images-steps", Input).value = "999"
         await pilot.press("ctrl+g")
         assert status(pane).startswith("steps must be between")
+
+
+async def test_lists_open_with_enter_or_space_never_with_arrows_or_letters(lab_deck: Deck) -> None:
+    pane = ImagesPane(lab_deck)
+    async with PaneApp(pane).run_test(size=(100, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        backend = pane.query_one("#images-backend", Select)
+        backend.focus()
+        await pilot.press("down")  # the next field, not the list
+        assert pilot.app.focused is pane.query_one("#images-checkpoint") and not backend.expanded
+        await pilot.press("up", "c", "o", "m")
+        assert pilot.app.focused is backend and not backend.expanded and backend.value == "sd"
+        await pilot.press("space")
+        assert backend.expanded
+        await pilot.press("escape")
+        assert not backend.expanded and pilot.app.focused is backend
+        await pilot.press("enter")
+        assert backend.expanded
+        await pilot.press("tab")  # leaving an open list closes it
+        assert not backend.expanded and pilot.app.focused is pane.query_one("#images-checkpoint")
+
+
+async def test_ctrl_g_generates_from_every_field_and_the_keys_line_names_it(lab_deck: Deck) -> None:
+    pane = ImagesPane(lab_deck)
+    async with PaneApp(pane).run_test(size=(100, 30)) as pilot:
+        await fill(pilot, pane, backend="sd", prompt="a quick one", steps=1)
+        fields = pane.query_one(ImageForm).fields()
+        assert [f.id for f in fields] == ["images-backend", "images-checkpoint", "images-prompt", "images-negative",
+                                          "images-size", "images-steps", "images-seed", "images-sampler"]
+        for done, field in enumerate(fields, start=1):
+            field.focus()
+            await pilot.pause()
+            name = pane.query_one(ImageForm).field_name(field)
+            assert str(pane.query_one("#images-keys").render()).startswith(f"{name}: ")
+            await pilot.press("ctrl+g")
+            await until(pilot, lambda: not pane.running and status(pane).startswith(("saved", "✗")))
+            assert status(pane).startswith("saved"), status(pane)
+            assert len(list((lab_deck.data_dir / "images").glob("*.png"))) == done
+            pane.query_one("#images-status", Static).update("")  # the next job's end must be seen afresh
+
+
+async def test_i_returns_to_the_prompt_and_enter_in_any_text_field_generates(lab_deck: Deck) -> None:
+    pane = ImagesPane(lab_deck)
+    async with PaneApp(pane).run_test(size=(100, 30)) as pilot:
+        await fill(pilot, pane, backend="sd", prompt="from steps", steps=1)
+        pane.query_one("#images-size", Select).focus()
+        await pilot.press("i")
+        assert pilot.app.focused is pane.query_one("#images-prompt")
+        await pilot.press("down", "down", "down")  # negative, size, steps
+        assert pilot.app.focused is pane.query_one("#images-steps")
+        await pilot.press("enter")
+        await until(pilot, lambda: pane.saved_path is not None or "✗" in status(pane))
+        assert pane.saved_path is not None, status(pane)

@@ -20,6 +20,7 @@ from console.widgets.png_decode import decode_png
 from providers.base import ModelInfo
 from providers.deck import Catalog, CatalogEntry, Deck
 from providers.emulators.png import gradient_png
+from tests.waiting import wait_for_condition
 
 CLOSED = "http://127.0.0.1:9"  # nothing is ever sent: the frozen deck answers the pane's only call itself
 CONFIG = DeckConfig.model_validate({
@@ -113,7 +114,13 @@ async def show_image(pilot: Pilot[None]) -> None:
                     "20250101-120000-000000-sd-42.json", "saved · 96×64 · seed 42 · 3.2 s")
     pane.show_image(decode_png(gradient_png(96, 64, seed=5)), "20250101-120000-000000-sd-42.png")
     still_cursors(pilot.app)
-    pilot.app.set_focus(None)
+    # The prompt has the focus, as on arriving at the pane. Set, not left to the app's first focus (which lands
+    # at a moment that varies), and waited for: the keys line follows the focus through a few message hops.
+    prompt = pane.query_one("#images-prompt", Input)
+    prompt.focus()
+    await wait_for_condition(lambda: pilot.app.focused is prompt
+                             and str(pane.query_one("#images-keys").render()).startswith("prompt: "),
+                             pause=pilot.pause)
     await pilot.pause()
 
 

@@ -2,7 +2,7 @@
 
 Each case is a file written here and checked through `llmdeck config validate` as a real subprocess: exit 2,
 one `FILE:LINE:COL: message` line per problem, no traceback; for the bombs also the child's own peak RSS and CPU
-time, read with os.wait4 so no other process of the test run counts.
+time, measured for that child alone (tests/hostile/rss_runner.py), so no other process of the test run counts.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from config.schema import DeckConfig
 from tests.waiting import HANG_S, wait_for_condition_sync
 
 ROOT = Path(__file__).resolve().parents[2]
+RUNNER = Path(__file__).with_name("rss_runner.py")
 
 BOMB_RSS_KB = 150 * 1024
 """Peak RSS a refused bomb may reach: the interpreter and its imports take about 35 MB; before the limits a
@@ -42,12 +43,14 @@ class Outcome:
 
 
 def run_cli(tmp_path: Path, *args: str) -> Outcome:
-    """Run `llmdeck ARGS` as a fresh child and reap it with wait4, which reports that child's own peak RSS."""
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    """Run `llmdeck ARGS` under a small runner that reports its one child's peak RSS (a child forked straight from
+    this big test process would count this process's pages as its own), and reap the runner with wait4 for the
+    CPU time of both."""
+    out, err, rss = tmp_path / "stdout.txt", tmp_path / "stderr.txt", tmp_path / "rss.txt"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "console.cli", *args], stdout=stdout, stderr=stderr,
-                                stdin=subprocess.DEVNULL, env=env, cwd=tmp_path)
+        proc = subprocess.Popen([sys.executable, str(RUNNER), str(rss), sys.executable, "-m", "console.cli", *args],
+                                stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env, cwd=tmp_path)
     reaped: list[tuple[int, int, os.struct_rusage]] = []
 
     def exited() -> bool:
@@ -65,7 +68,7 @@ def run_cli(tmp_path: Path, *args: str) -> Outcome:
     _, status, usage = reaped[0]
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keeps Popen from waiting again
     return Outcome(proc.returncode, out.read_text(encoding="utf-8", errors="replace"),
-                   err.read_text(encoding="utf-8", errors="replace"), usage.ru_maxrss,
+                   err.read_text(encoding="utf-8", errors="replace"), int(rss.read_text(encoding="utf-8")),
                    usage.ru_utime + usage.ru_stime)
 
 

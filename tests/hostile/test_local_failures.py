@@ -24,8 +24,9 @@ from providers.emulators.ollama_answers import answer_tokens
 from providers.emulators.server import EmulatorServer
 from providers.emulators.text import Pace
 from providers.ledger import Ledger
-from tests.console.test_tui_run import ESCAPES, Terminal, llmdeck
+from tests.console.test_tui_run import llmdeck
 from tests.hostile.hostile_server import Request, hostile_server, stream_head
+from tests.terminal.harness import RealTerminal
 from tests.waiting import HANG_S, wait_for_condition_sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -301,8 +302,8 @@ def _pipe_full(process: subprocess.Popen[bytes]) -> bool:
 # --- the console ---------------------------------------------------------------------------------------------
 
 
-def screen(terminal: Terminal) -> str:
-    return ESCAPES.sub("", terminal.seen)
+def screen(terminal: RealTerminal) -> str:
+    return terminal.text()
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "newer", "blocked"])

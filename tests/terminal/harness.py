@@ -68,6 +68,11 @@ class RealTerminal:
     def text(self) -> str:
         return "\n".join(self.screen.display)
 
+    def look(self) -> tuple[tuple[tuple[str, str, str, bool], ...], ...]:
+        """The screen with its colours: what changes when only a highlight moves."""
+        return tuple(tuple((cell.data, cell.fg, cell.bg, cell.reverse) for cell in (row[x] for x in range(
+            self.screen.columns))) for row in (self.screen.buffer[y] for y in range(self.screen.lines)))
+
     def line_with(self, needle: str) -> str:
         return next((line for line in self.screen.display if needle in line), "")
 

@@ -1,0 +1,135 @@
+"""80×24 shows what matters, in the real process on a real pty (and the same at 160×48): Health keeps status,
+version and the last error on screen, Routes keeps Via and `#`, Models tells two long names apart, the footer shows
+whole labels only, the header keeps the filter text, and `W` brings back every column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.binding import Binding
+
+from console.keymap import APP_BINDINGS
+from console.panes.health import HealthPane
+from console.panes.models import ModelsPane
+from console.panes.models_table import ModelTable
+from console.panes.routes import RoutesPane
+from console.widgets.keyed_table import KeyedTable
+from providers.emulators.lab import Lab, start_lab
+from tests.terminal.harness import RealTerminal, lab_config_yaml, real_terminal
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+DESCRIPTIONS = sorted({binding.description
+                       for bindings in (APP_BINDINGS, HealthPane.BINDINGS, ModelsPane.BINDINGS, RoutesPane.BINDINGS,
+                                        KeyedTable.BINDINGS, ModelTable.BINDINGS)
+                       for binding in bindings if isinstance(binding, Binding)}, key=len, reverse=True)
+"""Every label the footer may show on these panes, longest first (so `Cancel pull` is tried before `Cancel`)."""
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    running = start_lab(paced=False)
+    running.set_faults("box-vllm", "500")  # a provider with a last error to show
+    yield running
+    running.stop()
+
+
+@pytest.fixture(params=SIZES)
+def console(request: pytest.FixtureRequest, lab: Lab, tmp_path: Path) -> Iterator[RealTerminal]:
+    columns, lines = request.param
+    text, env = lab_config_yaml(lab)
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    with real_terminal(["--config", str(tmp_path / "config.yaml")], tmp_path, columns=columns, lines=lines,
+                       **env) as terminal:
+        terminal.wait_for_text("Provider")
+        yield terminal
+        terminal.press("ctrl+q")
+        terminal.wait_exit()
+
+
+def footer_labels(line: str) -> list[str]:
+    """The footer line read as `KEY DESCRIPTION` labels; fails on any text that is not a whole label."""
+    labels: list[str] = []
+    rest = line.strip()
+    while rest:
+        key, _, after = rest.partition(" ")
+        description = next((d for d in DESCRIPTIONS if after == d or after.startswith(d + " ")), None)
+        assert description is not None, f"a cut or unknown label at {rest!r} in the footer {line!r}"
+        labels.append(f"{key} {description}")
+        rest = after[len(description):].lstrip(" ▏")
+    return labels
+
+
+def footer(terminal: RealTerminal) -> str:
+    return terminal.screen.display[-1]
+
+
+def heading_with(terminal: RealTerminal, *words: str) -> str:
+    return next((line for line in terminal.screen.display if all(word in line for word in words)), "")
+
+
+def test_health_keeps_status_version_vram_and_last_error_on_screen(console: RealTerminal) -> None:
+    console.wait_until(lambda t: heading_with(t, "Status", "VRAM", "Version", "Last error"),
+                       what="the Status, VRAM, Version and Last error headings")
+    console.wait_until(lambda t: "down" in t.line_with("box-vllm") and "engine" in t.line_with("box-vllm"),
+                       what="box-vllm down with its last error in its row")
+    console.wait_until(lambda t: "0.12.6" in t.line_with("local-ollama"), what="Ollama's version in its row")
+    assert "? Help" in footer_labels(footer(console))
+
+
+def test_routes_keeps_via_and_the_hop_number(console: RealTerminal) -> None:
+    console.wait_for_text("Last error")
+    console.press("4")
+    console.wait_until(lambda t: heading_with(t, "Alias", "State", "Via", "#"), what="the Via and # headings")
+    # chat's third hop is served via its fallback alias: the Via cell and the hop number are both on screen
+    console.wait_until(lambda t: any("cloud-ch" in line and line.rstrip().endswith("3")
+                                     for line in t.screen.display if "gpt-4o-mini" in line),
+                       what="a hop via cloud-chat with its number")
+    footer_labels(footer(console))
+
+
+def test_models_tells_two_long_names_apart(console: RealTerminal) -> None:
+    console.wait_for_text("Last error")
+    console.press("2")
+    console.wait_for_text(" models · sort")
+
+    def claude_sonnets(t: RealTerminal) -> list[str]:
+        return [line.split()[1] for line in t.screen.display
+                if line.startswith(" claude ") and "sonnet-4" in line]
+
+    console.wait_until(lambda t: len(set(claude_sonnets(t))) == 2 and " Ld " in heading_with(t, "Provider", "Model")
+                       if t.screen.columns == 80 else len(set(claude_sonnets(t))) == 2,
+                       what="two claude-sonnet-4 rows whose names differ on screen")
+    assert all("20250" in name for name in claude_sonnets(console)), "the tail of each name (its date) shows"
+    footer_labels(footer(console))
+
+
+def test_the_footer_shows_only_whole_labels_on_every_table_pane(console: RealTerminal) -> None:
+    console.wait_for_text("Last error")
+    for key, marker in (("2", "of 34 models"), ("4", "Via"), ("1", "Last error")):
+        console.press(key)
+        console.wait_for_text(marker)
+        console.wait_until(lambda t: "? Help" in footer(t), what="the footer of the pane")
+        labels = footer_labels(footer(console))
+        assert "? Help" in labels, labels
+
+
+def test_the_header_keeps_the_filter_text(console: RealTerminal) -> None:
+    console.wait_for_text("Last error")
+    text = "!nothing-matches-this-filter"  # long enough that the header must shorten its other parts at 80
+    console.press("slash")
+    console.wait_for_text("filter: substring")
+    console.type(text)
+    console.press("enter")
+    console.wait_until(lambda t: f"filter: {text}" in t.screen.display[0], what="the filter in the header")
+    assert "up" in console.screen.display[0], "the providers count stays"
+
+
+def test_w_toggles_the_wide_view_with_every_column(console: RealTerminal) -> None:
+    console.wait_until(lambda t: heading_with(t, "Status", "Last error"), what="the Health table")
+    console.press("W")
+    console.wait_until(lambda t: heading_with(t, "Provider", "Trend"), what="the Trend column in the wide view")
+    assert heading_with(console, "Latency", "Breaker", "Loaded")
+    console.press("W")
+    console.wait_until(lambda t: heading_with(t, "Status", "Last error"), what="the fitted table again")
