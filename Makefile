@@ -28,7 +28,7 @@ lint: $(STAMP_TEST)
 
 test: $(STAMP_TEST)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 $(STAMP_BENCH): pyproject.toml | $(STAMP_TEST)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -135,7 +135,9 @@ def real_terminal(args: Sequence[str], home: Path, *, columns: int = 80, lines: 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMDECK_", "XDG_", "TMUX", "SSH_"))}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"),
                LLMDECK_DATA_DIR=str(home / "data"), TERM="xterm-256color", COLORTERM="", PYTHONPATH=str(ROOT),
-               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring", **env_extra)
+               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+               # the size the pty has: Textual asks shutil, which believes COLUMNS/LINES before the terminal
+               COLUMNS=str(columns), LINES=str(lines), **env_extra)
     process = subprocess.Popen([sys.executable, "-m", "console.cli", *args], stdin=slave, stdout=slave,
                                stderr=slave, env=env, cwd=ROOT, start_new_session=True,
                                preexec_fn=_become_controlling_terminal)
