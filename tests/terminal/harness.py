@@ -170,3 +170,14 @@ def lab_config_yaml(lab: Lab) -> tuple[str, dict[str, str]]:
         providers.append(entry)
     config = {"providers": providers, "routes": [dict(route) for route in LAB_ROUTES]}
     return yaml.safe_dump(config, sort_keys=False), env
+
+
+@contextmanager
+def lab_console(lab: Lab, home: Path, *, columns: int = 80, lines: int = 24,
+                extra_yaml: str = "") -> Iterator[RealTerminal]:
+    """The real console over an emulator lab of the test process, its config written under `home`."""
+    text, env = lab_config_yaml(lab)
+    (home / "config.yaml").write_text(text + extra_yaml, encoding="utf-8")
+    with real_terminal(["--config", str(home / "config.yaml")], home, columns=columns, lines=lines,
+                       **env) as terminal:
+        yield terminal

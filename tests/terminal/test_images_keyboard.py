@@ -14,7 +14,7 @@ import pytest
 
 from providers.emulators.lab import Lab, start_lab
 from tests.emulator_control import image_jobs_held
-from tests.terminal.harness import RealTerminal, lab_config_yaml, real_terminal
+from tests.terminal.harness import RealTerminal, lab_console
 
 SIZES = [(80, 24), (160, 48)]
 FIELDS = ("backend", "model", "prompt", "negative", "size", "steps", "seed", "sampler")
@@ -30,10 +30,7 @@ def lab() -> Iterator[Lab]:
 @pytest.fixture(params=SIZES, ids=[f"{c}x{r}" for c, r in SIZES])
 def console(request: pytest.FixtureRequest, lab: Lab, tmp_path: Path) -> Iterator[RealTerminal]:
     columns, lines = request.param
-    text, env = lab_config_yaml(lab)
-    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
-    with real_terminal(["--config", str(tmp_path / "config.yaml")], tmp_path, columns=columns, lines=lines,
-                       **env) as terminal:
+    with lab_console(lab, tmp_path, columns=columns, lines=lines) as terminal:
         terminal.wait_for_text("9/9 up")
         yield terminal
 

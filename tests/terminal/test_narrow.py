@@ -17,7 +17,7 @@ from console.panes.models_table import ModelTable
 from console.panes.routes import RoutesPane
 from console.widgets.keyed_table import KeyedTable
 from providers.emulators.lab import Lab, start_lab
-from tests.terminal.harness import RealTerminal, lab_config_yaml, real_terminal
+from tests.terminal.harness import RealTerminal, lab_console
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 DESCRIPTIONS = sorted({binding.description
@@ -38,10 +38,7 @@ def lab() -> Iterator[Lab]:
 @pytest.fixture(params=SIZES)
 def console(request: pytest.FixtureRequest, lab: Lab, tmp_path: Path) -> Iterator[RealTerminal]:
     columns, lines = request.param
-    text, env = lab_config_yaml(lab)
-    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
-    with real_terminal(["--config", str(tmp_path / "config.yaml")], tmp_path, columns=columns, lines=lines,
-                       **env) as terminal:
+    with lab_console(lab, tmp_path, columns=columns, lines=lines) as terminal:
         terminal.wait_for_text("Provider")
         yield terminal
         terminal.press("ctrl+q")
