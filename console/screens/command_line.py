@@ -147,7 +147,9 @@ class CommandLine(ModalScreen[str | None]):
 
     BINDINGS: ClassVar = [
         Binding("escape", "cancel", "Cancel", id="command-cancel"),
-        Binding("tab", "complete", "Complete", id="command-complete", priority=True),
+        # Not a priority binding: Tab must complete what was typed before it, so it waits its turn behind the
+        # characters still queued for the input (a priority key would be handled ahead of them)
+        Binding("tab", "complete", "Complete", id="command-complete"),
     ]
     DEFAULT_CSS = """
     CommandLine { align: left bottom; background: $background 40%; }
