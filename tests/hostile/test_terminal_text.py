@@ -224,6 +224,8 @@ def test_console_shows_hostile_names_answers_and_picker_as_text_and_replays_them
             console.press("escape")
             console.wait_gone("Last probe")
             console.press("2")  # Models: the names as plain, stripped text
+            console.wait_for("8 of 8 models")
+            console.press("W")  # the wide view: every name whole, whatever width the columns were given
             for name in ("evilname", "[/x]", "[link=http://evil.example]gpt-4o[/link]", "rtlabc", "c1csi",
                          "altscreen", "clipboard"):
                 console.wait_for(name)
