@@ -7,32 +7,13 @@ seen however slow the machine."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from providers.emulators.lab import Lab, start_lab
+from providers.emulators.lab import Lab
 from tests.emulator_control import image_jobs_held
-from tests.terminal.harness import RealTerminal, lab_console
+from tests.terminal.harness import RealTerminal
 
-SIZES = [(80, 24), (160, 48)]
 FIELDS = ("backend", "model", "prompt", "negative", "size", "steps", "seed", "sampler")
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    running = start_lab(paced=False)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(params=SIZES, ids=[f"{c}x{r}" for c, r in SIZES])
-def console(request: pytest.FixtureRequest, lab: Lab, tmp_path: Path) -> Iterator[RealTerminal]:
-    columns, lines = request.param
-    with lab_console(lab, tmp_path, columns=columns, lines=lines) as terminal:
-        terminal.wait_for_text("9/9 up")
-        yield terminal
 
 
 def field_line(terminal: RealTerminal, label: str) -> str:
