@@ -17,7 +17,10 @@ import contextlib
 import os
 import queue
 import signal
+import sys
+import termios
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from types import FrameType
@@ -31,6 +34,9 @@ GRACE_S = 2.5
 """How long an orderly exit may take after a signal before the watchdog ends the process."""
 STOP_TIMEOUT_S = 1.0
 """How long the output thread may take to write what is queued when the console closes."""
+
+TERMINAL_POLL_S = 1.0
+"""How often the console looks whether its terminal is still there."""
 
 _writers: weakref.WeakSet[ResilientWriterThread] = weakref.WeakSet()
 
@@ -69,6 +75,15 @@ class ResilientWriterThread(WriterThread):
         self.join(STOP_TIMEOUT_S)
 
 
+def _terminal_alive() -> bool:
+    """The controlling terminal still answers (a hung-up pty fails every request with EIO)."""
+    try:
+        termios.tcgetattr(sys.__stdin__.fileno() if sys.__stdin__ else 0)
+    except (termios.error, OSError, ValueError):
+        return False
+    return True
+
+
 def use_resilient_output() -> None:
     """Make Textual's Linux driver write through `ResilientWriterThread` (it looks the class up when the app
     enters application mode)."""
@@ -89,7 +104,19 @@ class ExitGuard:
     def __enter__(self) -> ExitGuard:
         for number in EXIT_SIGNALS:
             self._previous[number] = signal.signal(number, self._on_signal)
+        if _terminal_alive():
+            threading.Thread(target=self._watch_terminal, name="llmdeck-hangup", daemon=True).start()
         return self
+
+    def _watch_terminal(self) -> None:
+        """Only the session leader gets SIGHUP when a terminal goes away: run under `make`, a wrapper script or
+        a shell that does not pass it on, the console would never hear of it. A terminal that answers no more
+        is taken as the hang-up it is."""
+        while self.signalled is None:
+            time.sleep(TERMINAL_POLL_S)  # noqa: TID251 - a thread of its own, not the event loop
+            if not _terminal_alive():
+                self._on_signal(signal.SIGHUP, None)
+                return
 
     def __exit__(self, *_: object) -> None:
         for number, handler in self._previous.items():

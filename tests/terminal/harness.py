@@ -128,7 +128,7 @@ class RealTerminal:
 
 @contextmanager
 def real_terminal(args: Sequence[str], home: Path, *, columns: int = 80, lines: int = 24,
-                  **env_extra: str) -> Iterator[RealTerminal]:
+                  wrapper: Sequence[str] = (), **env_extra: str) -> Iterator[RealTerminal]:
     """Start `llmdeck ARGS` with HOME and the data dir under `home`, in a `columns`×`lines` terminal."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
@@ -138,7 +138,7 @@ def real_terminal(args: Sequence[str], home: Path, *, columns: int = 80, lines: 
                PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
                # the size the pty has: Textual asks shutil, which believes COLUMNS/LINES before the terminal
                COLUMNS=str(columns), LINES=str(lines), **env_extra)
-    process = subprocess.Popen([sys.executable, "-m", "console.cli", *args], stdin=slave, stdout=slave,
+    process = subprocess.Popen([*wrapper, sys.executable, "-m", "console.cli", *args], stdin=slave, stdout=slave,
                                stderr=slave, env=env, cwd=ROOT, start_new_session=True,
                                preexec_fn=_become_controlling_terminal)
     os.close(slave)

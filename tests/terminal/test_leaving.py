@@ -15,6 +15,7 @@ import pytest
 from providers.emulators.lab import Lab, start_lab
 from tests.emulator_control import pulls_held
 from tests.terminal.harness import RealTerminal, lab_config_yaml, real_terminal
+from tests.waiting import wait_for_condition_sync
 
 VLLM = "box-vllm/meta-llama/Llama-3.1-8B-Instruct"
 
@@ -122,3 +123,29 @@ def test_signals_and_ctrl_q_end_a_streaming_console(lab: Lab, tmp_path: Path, ho
         terminal.wait_exit()
         assert "Traceback" not in terminal.raw.decode("utf-8", "replace")
     ledger_is_sound(tmp_path)
+
+
+def test_a_hang_up_ends_the_console_when_another_process_leads_the_session(lab: Lab, tmp_path: Path) -> None:
+    """Run under `make demo`, a wrapper script or a shell that does not pass SIGHUP on, only the session leader
+    hears the hang-up; the console must notice its terminal is gone all the same."""
+    text, env = lab_config_yaml(lab)
+    config = tmp_path / "config.yaml"
+    config.write_text(text, encoding="utf-8")
+    wrapper = ["sh", "-c", '"$@"; exit 0', "sh"]  # sh leads the session and dies of SIGHUP, passing nothing on
+    with real_terminal(["--config", str(config)], tmp_path, wrapper=wrapper, **env) as terminal:
+        terminal.wait_for_text("9/9 up")
+        console_pids = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, str(config))]
+        assert console_pids
+        terminal.hang_up()
+        wait_for_condition_sync(lambda: not any(Path("/proc", pid).exists() and _cmdline_has(Path("/proc", pid),
+                                                                                             str(config))
+                                                for pid in console_pids),
+                                what="the console to leave with its terminal")
+    ledger_is_sound(tmp_path)
+
+
+def _cmdline_has(proc: Path, needle: str) -> bool:
+    try:
+        return needle in (proc / "cmdline").read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return False
