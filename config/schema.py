@@ -19,6 +19,7 @@ from config.bounds import Concurrency, RefreshSeconds, RequestsPerMinute, Second
 from config.checks import cross_check
 from config.expand import expand_path, expand_vars
 from config.fields import ConfigModel, check_name, check_written_url, environ_of, split_v1
+from config.kind_options import misplaced_option
 from config.kinds import KINDS, Kind, unknown_kind_message
 from config.reply_limits import ReplyLimitsConfig
 from config.restart_argv import check_restart_arg
@@ -69,6 +70,18 @@ class ProviderConfig(ConfigModel):
     literal `$`. A variable named like a secret (`*_TOKEN`, `*_KEY`, …) is refused: argv is visible in `ps`."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra HTTP headers. Values of auth headers must be `keyring:NAME` / `env:VAR` references."""
+    image_timeout_s: Seconds = 600.0
+    """Image generators: the whole job, queue included, may take this long; separate from the per-read
+    `timeout_s`, because a large image on a busy box takes minutes."""
+    image_idle_s: Seconds = 120.0
+    """Image generators: a job whose progress has not moved for this long is stalled, and is interrupted."""
+    tenant: str = Field(default="default_tenant", min_length=1, max_length=128)
+    """Chroma: the tenant whose collections are listed."""
+    database: str = Field(default="default_database", min_length=1, max_length=128)
+    """Chroma: the database whose collections are listed."""
+    config_dir: str | None = None
+    """Reticulum: the RNS config dir, passed as `rnstatus --config` (`~` and `$VAR` expand); unset means
+    `~/.reticulum`, and only if it exists, so a probe never creates one."""
 
     _v1_suffix: bool = PrivateAttr(default=False)
 
@@ -105,6 +118,20 @@ class ProviderConfig(ConfigModel):
             raise ValueError("restart must list the command and its arguments, e.g. [systemctl, --user, restart, "
                              "ollama]")
         return value
+
+    @field_validator("image_timeout_s", "image_idle_s", "tenant", "database", "config_dir")
+    @classmethod
+    def _for_this_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only for options written in the file (defaults are not validated), after `kind`.
+        misplaced = misplaced_option(info.data.get("kind", ""), [info.field_name or ""])
+        if misplaced:
+            raise ValueError(misplaced)
+        return value
+
+    @field_validator("config_dir")
+    @classmethod
+    def _config_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else expand_path(value, environ_of(info))
 
     @field_validator("headers")
     @classmethod

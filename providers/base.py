@@ -100,6 +100,8 @@ class Usage:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    estimated: bool = False
+    """Counted by llmdeck (the server's tokenizer or characters/4) because the server sent no usage."""
 
     def __post_init__(self) -> None:
         check_tokens(self.prompt_tokens, "prompt token count")
@@ -208,6 +210,15 @@ class AdapterOptions:
     timeout_s: float = 30.0
     connect_timeout_s: float = 5.0
     headers: Mapping[str, str] = field(default_factory=dict)
+    image_timeout_s: float = 600.0
+    """Image jobs: the whole job may take this long (timeout_s bounds each read only)."""
+    image_idle_s: float = 120.0
+    """Image jobs: no progress for this long means stalled."""
+    tenant: str = "default_tenant"
+    database: str = "default_database"
+    """Chroma: where collections are listed."""
+    config_dir: str | None = None
+    """Reticulum: `rnstatus --config DIR`."""
 
 
 class Adapter:
@@ -256,6 +267,11 @@ class Adapter:
 
     async def embed(self, model: str, inputs: list[str]) -> list[list[float]]:
         raise self._unsupported("embeddings")
+
+    async def count_tokens(self, model: str, texts: list[str]) -> list[int] | None:
+        """The server's own token count of each text, or None when it has no way to count. Asked only for a
+        reply that came without usage; the caller bounds the time it may take."""
+        return None
 
     def pull(self, model: str) -> AsyncIterator[PullProgress]:
         raise self._unsupported("pull")

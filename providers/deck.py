@@ -100,7 +100,8 @@ def adapter_options(provider: ProviderConfig) -> AdapterOptions:
     return AdapterOptions(
         name=provider.name, base_url=provider.base_url or "", kind=provider.kind, api_key=_key_source(provider),
         timeout_s=provider.timeout_s, connect_timeout_s=provider.connect_timeout_s,
-        headers=_headers(provider),
+        headers=_headers(provider), image_timeout_s=provider.image_timeout_s, image_idle_s=provider.image_idle_s,
+        tenant=provider.tenant, database=provider.database, config_dir=provider.config_dir,
     )
 
 
