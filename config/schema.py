@@ -80,8 +80,9 @@ class ProviderConfig(ConfigModel):
     database: str = Field(default="default_database", min_length=1, max_length=128)
     """Chroma: the database whose collections are listed."""
     config_dir: str | None = None
-    """Reticulum: the RNS config dir, passed as `rnstatus --config` (`~` and `$VAR` expand); unset means
-    `~/.reticulum`, and only if it exists, so a probe never creates one."""
+    """Reticulum: the RNS config dir, passed as `rnstatus --config` (`~` and `$VAR` expand). Unset means the
+    first of /etc/reticulum, ~/.config/reticulum and ~/.reticulum that holds a `config` file (the order RNS
+    itself uses); with none, the probe says so and runs nothing, so it never creates one."""
 
     _v1_suffix: bool = PrivateAttr(default=False)
 

@@ -3,10 +3,7 @@ no mistaking another server on the same port for one of them."""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -15,16 +12,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from providers.adapters import build_adapter
+from providers.adapters import build_adapter, n8n
 from providers.base import Adapter, AdapterOptions
 from providers.emulators.faults import FaultPlan
 from providers.emulators.server import EmulatorServer
-from providers.emulators.services import COLLECTIONS, WORKFLOWS, build
+from providers.emulators.services import ARCHIVED_WORKFLOWS, COLLECTIONS, WORKFLOWS, build
 from providers.emulators.text import Pace
 from providers.errors import AuthFailedError, ProtocolError
 from providers.http import make_client
 from tests.conftest import EmulatorFactory
-from tests.waiting import bounded
 
 VECTOR_KINDS = ("chroma", "qdrant", "milvus")
 
@@ -55,17 +51,20 @@ async def test_a_vector_store_is_up_serving_its_collections(emulator: EmulatorFa
 
 
 async def test_versions_where_the_server_tells_them(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
-    assert (await adapter("chroma", emulator("chroma").url, client).health()).version == "1.0.15"
+    assert (await adapter("chroma", emulator("chroma").url, client).health()).version == "1.0.0"  # as 1.5.9 says
     assert (await adapter("qdrant", emulator("qdrant").url, client).health()).version == "1.15.1"
 
 
-async def test_an_old_chroma_without_v2_is_read_over_v1(client: httpx.AsyncClient) -> None:
+async def test_a_chroma_before_0_5_16_without_v2_is_read_over_v1(client: httpx.AsyncClient) -> None:
     plan = FaultPlan()
     with EmulatorServer(app=build(plan=plan, pace=Pace(), seed=0, flavour="chroma-v1"), plan=plan) as server:
         old = adapter("chroma", server.url, client)
         health = await old.health()
-        assert (health.status, health.version) == ("up", "0.5.23")
+        assert (health.status, health.version) == ("up", "0.5.15")
         assert [m.name for m in await old.list_models()] == list(COLLECTIONS)
+        other = build_adapter(AdapterOptions(name="old", base_url=server.url, kind="chroma", database="labdb"),
+                              client)
+        assert [m.name for m in await other.list_models()] == ["in-labdb"]  # v1 takes the database as a query
 
 
 @pytest.mark.parametrize("kind", [*VECTOR_KINDS, "n8n"])
@@ -106,15 +105,66 @@ async def test_keys_travel_in_each_services_own_header(client: httpx.AsyncClient
     assert (None, None, None, "s3cret") in by_header  # n8n
 
 
-async def test_n8n_is_up_and_lists_every_workflow_across_pages_with_a_key(emulator: EmulatorFactory,
-                                                                          client: httpx.AsyncClient) -> None:
+async def test_n8n_is_up_and_lists_every_workflow_across_pages_with_a_key(
+        emulator: EmulatorFactory, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
     server = emulator("n8n")
     health = await adapter("n8n", server.url, client).health()
-    assert health.status == "up"
+    assert (health.status, health.detail) == ("up", "no API key: workflows not listed")
     assert await adapter("n8n", server.url, client).list_models() == [], "no key: no catalog, and no error"
+    monkeypatch.setattr(n8n, "N8N_PAGE", 3)  # pages of 3: the 7 workflows and the archived one take three
     workflows = await adapter("n8n", server.url, client, key="n8n-key").list_models()
-    assert [(w.name, w.kind, w.loaded) for w in workflows] == [  # three pages; loaded means active
+    assert [(w.name, w.kind, w.loaded) for w in workflows] == [  # loaded means active; archived ones are left out
         (name, "workflow", index % 2 == 0) for index, name in enumerate(WORKFLOWS)]
+    assert ARCHIVED_WORKFLOWS[0] not in [w.name for w in workflows]
+
+
+# --- keys: a service that takes one shows a refused key in its health --------------------------------------------
+
+KEYED = [("n8n", ""), ("qdrant", ""), ("milvus", ""), ("civitai", "/api"), ("dropbox", "")]
+
+
+@pytest.mark.parametrize(("kind", "suffix"), KEYED)
+async def test_a_revoked_key_is_unauthorized_and_a_good_one_up(emulator: EmulatorFactory,
+                                                               client: httpx.AsyncClient, kind: str,
+                                                               suffix: str) -> None:
+    url = emulator(kind).url + suffix
+    good = await adapter(kind, url, client, key="lab-key-1234").health()
+    assert good.status == "up", good.detail
+    refused = await adapter(kind, url, client, key="revoked-lab-key-1234").health()
+    assert refused.status == "unauthorized", refused.detail
+    assert refused.detail and "revoked-lab-key-1234" not in refused.detail
+
+
+async def test_n8n_health_reads_the_key_through_the_public_api(emulator: EmulatorFactory,
+                                                               client: httpx.AsyncClient) -> None:
+    server = emulator("n8n")
+    good = await adapter("n8n", server.url, client, key="n8n-key").health()
+    assert (good.status, good.detail) == ("up", "API key accepted")
+    refused = await adapter("n8n", server.url, client, key="revoked-n8n-key").health()
+    assert (refused.status, refused.detail) == ("unauthorized", "API key refused: HTTP 401: unauthorized")
+
+
+async def test_n8n_whose_public_api_fails_is_degraded_not_down(client: httpx.AsyncClient) -> None:
+    async def ok(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[Route("/healthz", ok), Route("/healthz/readiness", ok)])  # no /api/v1: disabled
+    with EmulatorServer(app=app, plan=FaultPlan()) as server:
+        health = await adapter("n8n", server.url, client, key="n8n-key").health()
+    assert health.status == "degraded" and health.detail.startswith("public API: HTTP 404")
+
+
+async def test_civitai_with_a_key_names_the_account_and_without_one_searches(emulator: EmulatorFactory,
+                                                                             client: httpx.AsyncClient) -> None:
+    hub = f"{emulator('civitai').url}/api"
+    assert (await adapter("civitai", hub, client, key="civitai-key").health()).detail == "key accepted: lab-user"
+    assert (await adapter("civitai", hub, client).health()).detail == "model search answers"
+
+
+async def test_dropbox_without_a_token_is_unauthorized_without_asking(emulator: EmulatorFactory,
+                                                                       client: httpx.AsyncClient) -> None:
+    health = await adapter("dropbox", emulator("dropbox").url, client).health()
+    assert (health.status, health.detail) == ("unauthorized", "no access token configured: Dropbox needs one")
 
 
 async def test_n8n_whose_database_is_not_ready_is_degraded(client: httpx.AsyncClient) -> None:
@@ -151,7 +201,7 @@ async def test_a_catch_all_web_page_is_not_a_service(client: httpx.AsyncClient) 
             await adapter("milvus", server.url, client).list_models()
 
 
-# --- hosted services and Reticulum ------------------------------------------------------------------------------
+# --- hosted services (Reticulum: test_reticulum_rnsd.py, against a real rnsd) ----------------------------------
 
 
 async def test_civitai_answers_its_search_and_maps_faults(emulator: EmulatorFactory,
@@ -173,72 +223,3 @@ async def test_dropbox_reports_space_used_sending_a_null_body(emulator: Emulator
     expired = await adapter("dropbox", emulator("dropbox", faults="401").url, client, key="sl.old").health()
     assert expired.status == "unauthorized" and "sl.old" not in expired.detail
 
-
-RNSTATUS_SCRIPT = """\
-import json, os, sys, time
-mode = os.environ["RNSTATUS_MODE"]
-assert sys.argv[1:] == ["-j"], sys.argv
-interfaces = [
-    {"name": "Shared Instance[37428]", "short_name": "Shared Instance", "status": True},
-    {"name": "TCPInterface[Testnet/dublin.connect.reticulum.network:4965]", "short_name": "Testnet", "status": True},
-    {"name": "RNodeInterface[LoRa 868]", "short_name": "LoRa 868", "status": mode != "one-down"},
-]
-if mode == "no-daemon":
-    print("No shared RNS instance available to get status from")
-    sys.exit(1)
-if mode == "failed":
-    print("Could not get RNS status", file=sys.stderr)
-    sys.exit(2)
-if mode == "garbage":
-    print("Shared Instance[37428]  Status: Up")
-    sys.exit(0)
-if mode == "hang":
-    time.sleep(600)
-print(json.dumps({"interfaces": interfaces, "rxb": 1, "txb": 2, "transport_id": "ab12", "transport_uptime": 10920}))
-"""
-
-
-@pytest.fixture
-def rnstatus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """A real `rnstatus` executable on PATH that answers as RNS 1.4 does, in the mode a test picks."""
-    script = tmp_path / "rnstatus"
-    script.write_text(f"#!{sys.executable}\n{RNSTATUS_SCRIPT}", encoding="utf-8")
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
-    return lambda mode: monkeypatch.setenv("RNSTATUS_MODE", mode)
-
-
-def reticulum(client: httpx.AsyncClient, timeout_s: float = 10.0) -> Adapter:
-    return build_adapter(AdapterOptions(name="mesh", base_url="", kind="reticulum", timeout_s=timeout_s), client)
-
-
-@pytest.mark.parametrize(("mode", "status", "detail"), [
-    ("all-up", "up", "3/3 interfaces up · transport up 3h02m"),
-    ("one-down", "degraded", "2/3 interfaces up · transport up 3h02m"),
-    ("no-daemon", "down", "no shared RNS instance: is rnsd running?"),
-    ("failed", "down", "rnstatus could not get the RNS status (Could not get RNS status)"),
-    ("garbage", "down", "rnstatus -j printed no JSON"),
-])
-async def test_reticulum_health_comes_from_rnstatus_json(rnstatus: Callable[[str], None], client: httpx.AsyncClient,
-                                                         mode: str, status: str, detail: str) -> None:
-    rnstatus(mode)
-    health = await reticulum(client).health()
-    assert health.status == status
-    assert health.detail.startswith(detail)
-    if status != "down":
-        assert "Testnet" in health.models_loaded and health.latency_ms is not None
-
-
-async def test_a_hung_rnstatus_is_killed_at_the_timeout(rnstatus: Callable[[str], None],
-                                                        client: httpx.AsyncClient) -> None:
-    rnstatus("hang")
-    # the 600 s sleeper is killed at the timeout, not waited for
-    health = await bounded(reticulum(client, timeout_s=0.5).health(), what="the probe's timeout")
-    assert health.status == "down" and "no answer within 0.5s" in health.detail
-
-
-async def test_no_rnstatus_on_path_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      client: httpx.AsyncClient) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    health = await reticulum(client).health()
-    assert health.status == "down" and "install Reticulum" in health.detail
