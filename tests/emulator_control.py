@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from providers.emulators.a1111 import WebUI
+from providers.emulators.comfyui_jobs import ComfyEngine
 from providers.emulators.ollama_state import OllamaState
 from providers.emulators.server import EmulatorServer
 
@@ -26,12 +27,40 @@ def pulls_held(server: EmulatorServer) -> Iterator[OllamaState]:
         state.hold_pulls = False
 
 
-@contextmanager
-def image_jobs_held(server: EmulatorServer) -> Iterator[WebUI]:
-    """While inside, every txt2img job on this AUTOMATIC1111 emulator waits halfway until the block is left."""
+def a1111_webui(server: EmulatorServer) -> WebUI:
     webui: WebUI = server.app.state.webui
-    webui.hold_jobs = True
+    return webui
+
+
+def comfy_engine(server: EmulatorServer) -> ComfyEngine:
+    engine: ComfyEngine = server.app.state.engine
+    return engine
+
+
+def _image_state(server: EmulatorServer) -> WebUI | ComfyEngine:
+    """The job state of an AUTOMATIC1111 or a ComfyUI emulator."""
+    return a1111_webui(server) if hasattr(server.app.state, "webui") else comfy_engine(server)
+
+
+@contextmanager
+def image_jobs_held(server: EmulatorServer) -> Iterator[WebUI | ComfyEngine]:
+    """While inside, every image job on this AUTOMATIC1111 or ComfyUI emulator waits halfway (its progress
+    standing still) until the block is left or the job is interrupted."""
+    state = _image_state(server)
+    state.hold_jobs = True
     try:
-        yield webui
+        yield state
     finally:
-        webui.hold_jobs = False
+        state.hold_jobs = False
+
+
+@contextmanager
+def image_jobs_slowed(server: EmulatorServer, seconds: float) -> Iterator[WebUI | ComfyEngine]:
+    """While inside, every image job on this AUTOMATIC1111 or ComfyUI emulator samples for `seconds` of real
+    time, its progress moving step by step."""
+    state = _image_state(server)
+    state.job_s = seconds
+    try:
+        yield state
+    finally:
+        state.job_s = None

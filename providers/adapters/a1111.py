@@ -10,8 +10,10 @@ import inspect
 import struct
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from providers.adapters.image_job import STOP_READ_S, JobClock, stop_on_server
 from providers.base import (
     Adapter,
     Capabilities,
@@ -31,7 +33,7 @@ from providers.errors import (
     ServerError,
     UnreachableError,
 )
-from providers.http import MAX_BODY_BYTES, MAX_LISTING_BYTES, expect_dict, parse_json, send
+from providers.http import MAX_BODY_BYTES, MAX_LISTING_BYTES, error_from_status, expect_dict, fetch, parse_json, send
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -47,6 +49,14 @@ def png_dimensions(data: bytes, provider: str | None) -> tuple[int, int]:
         raise ProtocolError(f"PNG is truncated ({len(data)} bytes, no IEND chunk)", provider=provider)
     width, height = struct.unpack(">II", data[16:24])
     return int(width), int(height)
+
+
+@dataclass(slots=True)
+class _Txt2Img:
+    """How far one txt2img call got: while it is sent and unanswered, the job may be running on the server."""
+
+    sent: bool = False
+    answered: bool = False
 
 
 class ProgressRelay:
@@ -148,33 +158,67 @@ class A1111Adapter(Adapter):
 
     async def generate_image(self, request: ImageRequest,
                              on_progress: ProgressCallback | None = None) -> ImageResult:
+        """The whole job is bounded by image_timeout_s and a stall by image_idle_s; however it ends short of the
+        server's answer (timeout, stall, error, cancellation), the job is interrupted on the server.
+
+        The webui's interrupt has no job id: it stops whatever runs, so it is sent only while our txt2img is
+        unanswered (once the server answers, even with an error, our job is over there)."""
         relay = ProgressRelay(on_progress)
-        poller = asyncio.create_task(self._poll_progress(relay)) if on_progress is not None else None
+        call = _Txt2Img()
         try:
-            async with asyncio.timeout(self.options.timeout_s):
-                body = await self._call("POST", "/sdapi/v1/txt2img", json_body=_txt2img_body(request))
-        except TimeoutError:
-            raise ProviderTimeoutError(f"txt2img took longer than {self.options.timeout_s:g} s", phase="total",
-                                       provider=self.name) from None
-        finally:
-            if poller is not None:
-                poller.cancel()
-                await asyncio.wait([poller])
-        if poller is not None and not poller.cancelled() and (failure := poller.exception()) is not None:
-            raise failure  # the caller's own progress callback failed
+            async with JobClock(self.options, self.name).limits() as clock:
+                body = await self._txt2img_watched(request, call, relay, clock)
+        except (Exception, asyncio.CancelledError):
+            if call.sent and not call.answered:
+                await stop_on_server(self._interrupt_briefly)
+            raise
         result = self._image_result(expect_dict(body, self.name, "txt2img reply"), request)
         await relay.offer(ImageProgress(1.0, step=request.steps, steps=request.steps, eta_s=0.0))
         return result
 
-    async def _poll_progress(self, relay: ProgressRelay) -> None:
-        """Poll /progress until cancelled by generate_image (which bounds it with its own timeout)."""
+    async def _interrupt_briefly(self) -> None:
+        await self._call("POST", "/sdapi/v1/interrupt", timeout_s=STOP_READ_S)
+
+    async def _txt2img_watched(self, request: ImageRequest, call: _Txt2Img, relay: ProgressRelay,
+                               clock: JobClock) -> Any:
+        """txt2img with /progress polled beside it; a failing progress callback ends the job."""
+        posting = asyncio.create_task(self._txt2img(request, call))
+        polling = asyncio.create_task(self._poll_progress(relay, clock))
+        try:
+            await asyncio.wait((posting, polling), return_when=asyncio.FIRST_COMPLETED)
+            if not posting.done():  # polling only ends when the caller's own progress callback failed
+                polling.result()
+            return posting.result()
+        finally:
+            for task in (posting, polling):
+                task.cancel()
+            await asyncio.wait((posting, polling))
+
+    async def _txt2img(self, request: ImageRequest, call: _Txt2Img) -> Any:
+        """POST txt2img. Its answer comes only when the image is done, so the read may take the whole job
+        (image_timeout_s), not the per-read timeout_s."""
+        call.sent = True
+        response = await fetch(self.client, "POST", self.url("/sdapi/v1/txt2img"), provider=self.name,
+                               headers=self._headers(), json_body=_txt2img_body(request),
+                               timeout_s=self.timeout(self.options.image_timeout_s))
+        call.answered = True
+        if response.status_code >= 400:
+            raise error_from_status(response.status_code, response.text, response.headers, self.name)
+        return parse_json(response.content, self.name, "POST /sdapi/v1/txt2img")
+
+    async def _poll_progress(self, relay: ProgressRelay, clock: JobClock) -> None:
+        """Poll /progress until cancelled: any change of it moves the stall watch on (another client's job
+        moving ahead of ours is not a stall), and rising progress reaches the caller."""
+        seen: tuple[object, ...] | None = None
         while True:
             await asyncio.sleep(self.progress_interval_s)
             try:
-                body = await self._call("GET", "/sdapi/v1/progress", params={"skip_current_image": "true"},
-                                        timeout_s=max(1.0, self.progress_interval_s * 5))
+                body = await self._call("GET", "/sdapi/v1/progress", params={"skip_current_image": "true"})
             except ProviderError:
                 continue  # progress is advisory: the txt2img reply alone decides the outcome
+            if (mark := _progress_mark(body)) != seen:
+                seen = mark
+                clock.moved()
             if (progress := _progress(body)) is not None:
                 await relay.offer(progress)
 
@@ -214,6 +258,16 @@ def _txt2img_body(request: ImageRequest) -> dict[str, Any]:
         body["override_settings"] = {"sd_model_checkpoint": request.model}
         body["override_settings_restore_afterwards"] = True
     return body
+
+
+def _progress_mark(body: Any) -> tuple[object, ...]:
+    """What of /progress says the server moved: the fraction, the step, which job (eta changes while stuck)."""
+    if not isinstance(body, dict):
+        return ()
+    raw_state = body.get("state")
+    state: dict[str, Any] = raw_state if isinstance(raw_state, dict) else {}
+    keys = ("job", "job_no", "job_timestamp", "sampling_step", "sampling_steps")
+    return (str(body.get("progress")), *(str(state.get(key)) for key in keys))
 
 
 def _progress(body: Any) -> ImageProgress | None:

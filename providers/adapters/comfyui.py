@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from providers.adapters.a1111 import ProgressRelay, health_from_error, png_dimensions
 from providers.adapters.comfyui_graph import text_to_image_graph
+from providers.adapters.image_job import STOP_READ_S, JobClock, stop_on_server
 from providers.base import (
     Adapter,
     Capabilities,
@@ -47,6 +48,29 @@ class ComfyQueue:
 
     running: int
     pending: int
+
+
+@dataclass(slots=True)
+class _Prompt:
+    """One generate_image call's prompt: its websocket client id, and how far it got."""
+
+    client_id: str
+    prompt_id: str | None = None
+    submitted: bool = False
+    """POST /prompt was sent: from then on the server may hold the prompt, whether or not its id came back."""
+
+
+def _queued_ids(entries: Any, prompt: _Prompt) -> list[str]:
+    """Ids of our entries in a /queue list (`[number, prompt_id, graph, extra_data, outputs]`): matched by prompt
+    id, or by our client id when the submit's answer never arrived."""
+    found = []
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, list) or len(entry) < 4 or not isinstance(entry[1], str):
+            continue
+        extra = entry[3] if isinstance(entry[3], dict) else {}
+        if entry[1] == prompt.prompt_id or extra.get("client_id") == prompt.client_id:
+            found.append(entry[1])
+    return found
 
 
 def checkpoint_names(object_info: Any) -> list[str]:
@@ -142,17 +166,22 @@ class ComfyUIAdapter(Adapter):
 
     async def generate_image(self, request: ImageRequest,
                              on_progress: ProgressCallback | None = None) -> ImageResult:
+        """The whole job is bounded by image_timeout_s and a stall by image_idle_s; however it ends short of an
+        image (timeout, stall, error, cancellation), our prompt is taken off the server."""
         seed = request.seed if request.seed >= 0 else random.randrange(2**32)  # ComfyUI has no "random" seed
         relay = ProgressRelay(on_progress)
+        prompt = _Prompt(client_id=uuid.uuid4().hex)
         try:
-            async with asyncio.timeout(self.options.timeout_s):
+            async with JobClock(self.options, self.name).limits() as clock:
+                clock.waiting_in_line()  # the stall watch starts with the first event of our prompt
                 checkpoint = request.model or await self._first_checkpoint()
                 graph = text_to_image_graph(request, checkpoint=checkpoint, seed=seed)
-                prompt_id = await self._run(graph, relay)
+                prompt_id = await self._run(graph, prompt, relay, clock)
                 png = await self._first_image(prompt_id)
-        except TimeoutError:
-            raise ProviderTimeoutError(f"image not ready within {self.options.timeout_s:g} s", phase="total",
-                                       provider=self.name) from None
+        except (Exception, asyncio.CancelledError):
+            if prompt.submitted:
+                await stop_on_server(lambda: self._withdraw(prompt))
+            raise
         width, height = png_dimensions(png, self.name)
         await relay.offer(ImageProgress(1.0, step=request.steps, steps=request.steps, eta_s=0.0))
         return ImageResult(png=png, seed=seed, model=checkpoint, width=width, height=height,
@@ -185,16 +214,35 @@ class ComfyUIAdapter(Adapter):
         except OSError as exc:
             raise UnreachableError(f"websocket: {exc}", provider=self.name) from None
 
-    async def _run(self, graph: dict[str, Any], relay: ProgressRelay) -> str:
-        """Queue the graph and follow it on the websocket until ComfyUI says it finished; return the prompt id."""
-        client_id = uuid.uuid4().hex
-        socket = await self._open_socket(client_id)  # first, so no event of our prompt is missed
+    async def _withdraw(self, prompt: _Prompt) -> None:
+        """Take our prompt off the server: deleted from the queue while it waits, interrupted while it runs."""
+        running, pending = await self._our_entries(prompt)
+        if pending:
+            await self._request("POST", "/queue", json_body={"delete": pending}, timeout_s=STOP_READ_S)
+            running, _ = await self._our_entries(prompt)  # it may have started in between
+        for prompt_id in running:
+            # With the id, ComfyUI interrupts only that prompt; older builds ignore it and interrupt the running
+            # prompt, which was just seen to be ours. Never a bare interrupt: it would stop anyone's prompt.
+            await self._request("POST", "/interrupt", json_body={"prompt_id": prompt_id}, timeout_s=STOP_READ_S)
+
+    async def _our_entries(self, prompt: _Prompt) -> tuple[list[str], list[str]]:
+        """(running, pending) ids of our prompt in the server's queue."""
+        body = expect_dict(await self._json("GET", "/queue", timeout_s=STOP_READ_S), self.name, "queue")
+        return _queued_ids(body.get("queue_running"), prompt), _queued_ids(body.get("queue_pending"), prompt)
+
+    async def _run(self, graph: dict[str, Any], prompt: _Prompt, relay: ProgressRelay, clock: JobClock) -> str:
+        """Queue the graph and follow it on the websocket until ComfyUI says it finished; return the prompt id.
+
+        Until an event of our prompt arrives it waits in the queue, which is not a stall; each event of it
+        moves the stall watch on."""
+        socket = await self._open_socket(prompt.client_id)  # first, so no event of our prompt is missed
         try:
-            prompt_id = await self._submit(graph, client_id)
+            prompt.submitted = True
+            prompt_id = prompt.prompt_id = await self._submit(graph, prompt.client_id)
             async for frame in socket:
                 if isinstance(frame, bytes):
                     continue  # binary frames are previews
-                if await self._handle_event(frame, prompt_id, relay):
+                if await self._handle_event(frame, prompt_id, relay, clock):
                     return prompt_id
         except ConnectionClosed as exc:
             raise ProtocolError(f"websocket closed before the prompt finished: {exc}", provider=self.name) from None
@@ -216,12 +264,13 @@ class ComfyUIAdapter(Adapter):
             raise ProtocolError("POST /prompt: no prompt_id in the reply", provider=self.name)
         return prompt_id
 
-    async def _handle_event(self, frame: str, prompt_id: str, relay: ProgressRelay) -> bool:
+    async def _handle_event(self, frame: str, prompt_id: str, relay: ProgressRelay, clock: JobClock) -> bool:
         """Act on one websocket event of our prompt; True once ComfyUI has finished it."""
         event = expect_dict(parse_json(frame, self.name, "websocket event"), self.name, "websocket event")
         kind, data = event.get("type"), event.get("data")
-        if not isinstance(data, dict) or data.get("prompt_id", prompt_id) != prompt_id:
-            return False  # status broadcasts and other clients' prompts
+        if kind == "status" or not isinstance(data, dict) or data.get("prompt_id", prompt_id) != prompt_id:
+            return False  # queue broadcasts and other clients' prompts (older builds send progress without an id)
+        clock.moved()
         if kind == "progress":
             value, maximum = data.get("value"), data.get("max")
             if isinstance(value, int | float) and isinstance(maximum, int | float) and maximum > 0:

@@ -77,6 +77,12 @@ class WebUI:
     hold_jobs: bool = False
     """While set, a txt2img job stops halfway through its steps and waits to be let go (or interrupted): a test
     can watch its progress or act on it without racing the job's end, however slow the machine."""
+    job_s: float | None = None
+    """While set, each job's sampling takes this long in all, spread over its steps: a slow server."""
+    waiting: int = 0
+    """txt2img calls waiting for the job lock: the webui's queue."""
+    outcomes: list[str] = field(default_factory=list)
+    """How each job ended, in order: "done" or "interrupted"."""
     _lock: asyncio.Lock | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -196,21 +202,28 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
             return error_response(422, "seed must be an integer")
         if chosen_seed < 0:
             chosen_seed = webui.rng.randrange(2**32)
-        async with webui.lock():
+        lock = webui.lock()
+        webui.waiting += 1
+        try:
+            await lock.acquire()
+        finally:
+            webui.waiting -= 1
+        try:
             job = Job(steps=steps)
             webui.job, webui.job_count = job, webui.job_count + 1
             webui.job_timestamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-            try:
-                if pace.ttft_s:
-                    await asyncio.sleep(pace.ttft_s)
-                while job.step < steps and not job.interrupted:
-                    await asyncio.sleep(step_s)
-                    job.step += 1
-                    # set from the test's thread, where an asyncio.Event cannot be set safely: poll it
-                    while webui.hold_jobs and 2 * job.step >= steps and not job.interrupted:  # noqa: ASYNC110
-                        await asyncio.sleep(HOLD_POLL_S)
-            finally:
-                webui.job = None
+            if pace.ttft_s:
+                await asyncio.sleep(pace.ttft_s)
+            while job.step < steps and not job.interrupted:
+                await asyncio.sleep(webui.job_s / steps if webui.job_s else step_s)
+                job.step += 1
+                # set from the test's thread, where an asyncio.Event cannot be set safely: poll it
+                while webui.hold_jobs and 2 * job.step >= steps and not job.interrupted:  # noqa: ASYNC110
+                    await asyncio.sleep(HOLD_POLL_S)
+            webui.outcomes.append("interrupted" if job.interrupted else "done")
+        finally:
+            webui.job = None
+            lock.release()
         png = gradient_png(width, height, chosen_seed)
         prompt = str(payload.get("prompt", ""))
         infotext = f"{prompt}\nSteps: {steps}, Sampler: {sampler}, Seed: {chosen_seed}, Size: {width}x{height}, " \

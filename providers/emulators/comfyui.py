@@ -169,8 +169,10 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
         return JSONResponse({"queue_running": [engine.running.queue_entry()] if engine.running else [],
                              "queue_pending": [job.queue_entry() for job in engine.pending]})
 
-    async def interrupt(_request: Request) -> Response:
-        if engine.running is not None:
+    async def interrupt(request: Request) -> Response:
+        # With a prompt_id only that prompt is interrupted, and only while it runs; without one, whatever runs.
+        wanted = (await _payload(request)).get("prompt_id")
+        if engine.running is not None and (not wanted or engine.running.prompt_id == wanted):
             engine.running.interrupted = True
         return Response(status_code=200)
 
@@ -213,11 +215,13 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
         Route("/free", guarded(free), methods=["POST"]),
         WebSocketRoute("/ws", events),
     ]
-    return Starlette(
+    app = Starlette(
         routes=[*routes, Mount("/api", routes=list(routes)), Route("/_emulator/faults", faults_route,
                                                                    methods=["GET", "POST"])],
         middleware=[Middleware(SameOriginOnly)],
     )
+    app.state.engine = engine
+    return app
 
 
 async def _payload(request: Request) -> dict[str, Any]:

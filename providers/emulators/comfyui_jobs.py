@@ -40,6 +40,7 @@ RANGES: dict[tuple[str, str], tuple[int, int]] = {
     ("EmptyLatentImage", "width"): (16, MAX_SIDE), ("EmptyLatentImage", "height"): (16, MAX_SIDE),
     ("EmptyLatentImage", "batch_size"): (1, 64),
 }
+HOLD_POLL_S = 0.01
 GIB = 1024**3
 VRAM_TOTAL, VRAM_BASE, VRAM_CHECKPOINT, VRAM_SAMPLING = 24 * GIB, GIB // 2, 4 * GIB, 2 * GIB
 
@@ -135,6 +136,11 @@ class ComfyEngine:
 
     step_s: float
     warmup_s: float = 0.0
+    job_s: float | None = None
+    """While set, each prompt's sampling takes this long in all, spread over its steps: a slow server."""
+    hold_jobs: bool = False
+    """While set, sampling stops halfway through its steps until let go (or interrupted): a test can act on a
+    running prompt without racing its end, however slow the machine."""
     pending: list[Job] = field(default_factory=list)
     running: Job | None = None
     history: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -240,13 +246,18 @@ class ComfyEngine:
             if class_type == "CheckpointLoaderSimple":
                 self.loaded = inputs["ckpt_name"]
             elif class_type == "KSampler":
-                for value in range(1, inputs["steps"] + 1):
-                    await asyncio.sleep(self.step_s)
+                steps = inputs["steps"]
+                for value in range(1, steps + 1):
+                    await asyncio.sleep(self.job_s / steps if self.job_s else self.step_s)
+                    if not job.interrupted:
+                        emit("progress", {"value": value, "max": steps, "node": node_id})
+                    # set from the test's thread, where an asyncio.Event cannot be set safely: poll it
+                    while self.hold_jobs and 2 * value >= steps and not job.interrupted:  # noqa: ASYNC110
+                        await asyncio.sleep(HOLD_POLL_S)
                     if job.interrupted:
                         emit("execution_interrupted", {"node_id": node_id, "node_type": class_type,
                                                        "executed": executed}, record=True)
                         return "error"
-                    emit("progress", {"value": value, "max": inputs["steps"], "node": node_id})
             elif class_type in OUTPUT_CLASSES:
                 outputs[node_id] = {"images": [self._save(graph, inputs, class_type)]}
                 emit("executed", {"node": node_id, "display_node": node_id, "output": outputs[node_id]})

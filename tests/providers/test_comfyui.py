@@ -30,8 +30,9 @@ from providers.errors import (
 )
 from providers.http import make_client
 from tests.conftest import EmulatorFactory
+from tests.emulator_control import comfy_engine
 from tests.png_check import decoded_png_size
-from tests.waiting import bounded
+from tests.waiting import bounded, wait_for_condition
 
 SMALL = {"width": 64, "height": 64, "steps": 4}
 
@@ -43,9 +44,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def adapter_for(url: str, client: httpx.AsyncClient, *, timeout_s: float = 30.0,
-                headers: dict[str, str] | None = None) -> ComfyUIAdapter:
+                headers: dict[str, str] | None = None, image_timeout_s: float = 600.0) -> ComfyUIAdapter:
     options = AdapterOptions(name="comfy", base_url=url, kind="comfyui", timeout_s=timeout_s,
-                             connect_timeout_s=2.0, headers=headers or {})
+                             connect_timeout_s=2.0, headers=headers or {}, image_timeout_s=image_timeout_s)
     return ComfyUIAdapter(options, client)
 
 
@@ -175,12 +176,16 @@ async def test_refused_is_unreachable_and_health_down(emulator: EmulatorFactory,
         await adapter.generate_image(ImageRequest("x", model=CHECKPOINTS[0], **SMALL))
 
 
-async def test_total_timeout_bounds_a_slow_prompt(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
-    adapter = adapter_for(emulator("comfyui", pace=Pace(tokens_per_s=2)).url, client, timeout_s=0.4)
-    with pytest.raises(ProviderTimeoutError) as caught:  # bounded by the timeout, not by the 100 s of the prompt
+async def test_image_timeout_bounds_a_slow_prompt_and_interrupts_it(emulator: EmulatorFactory,
+                                                                     client: httpx.AsyncClient) -> None:
+    server = emulator("comfyui", pace=Pace(tokens_per_s=2))
+    adapter = adapter_for(server.url, client, image_timeout_s=1.0)
+    with pytest.raises(ProviderTimeoutError, match="image_timeout_s") as caught:  # not the 100 s of the prompt
         await bounded(adapter.generate_image(ImageRequest("x", model=CHECKPOINTS[0], width=64, height=64, steps=200)),
                       what="the timeout")
     assert caught.value.phase == "total"
+    engine = comfy_engine(server)  # interrupted on the way out, not left to run for nobody
+    await wait_for_condition(lambda: engine.queue_remaining() == 0, what="the prompt interrupted")
 
 
 async def test_server_going_away_mid_prompt_is_an_error_not_a_finish(emulator: EmulatorFactory,
