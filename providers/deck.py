@@ -273,6 +273,7 @@ class Deck:
             latency_ms=attempt.ms, ttft_ms=attempt.ttft_ms,
             completion_tokens=usage.completion_tokens if usage else 0,
             cost_usd=self.cost_of(attempt.provider, attempt.model, usage),
+            tokens_estimated=bool(usage and usage.estimated),
         )
 
     async def _finish(self, run: ChatRun) -> None:
@@ -296,6 +297,7 @@ class Deck:
                     ttft_ms=routed.ttft_ms, latency_ms=routed.total_ms,
                     status=request_status(run),
                     error_kind=error_kind, error_message=str(run.error) if run.error else None,
+                    usage_estimated=bool(routed.usage and routed.usage.estimated),
                 )
             except LedgerError as exc:  # the answer was still given; the caller reports the lost row
                 self.ledger_problem = str(exc)

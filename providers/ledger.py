@@ -142,16 +142,18 @@ class Ledger:
                        hop: int | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
                        cost_usd: float = 0.0, ttft_ms: float | None = None, latency_ms: float | None = None,
                        error_kind: str | None = None, error_message: str | None = None,
-                       ts: float | None = None) -> int:
+                       ts: float | None = None, usage_estimated: bool = False) -> int:
         """Write one request row (status ok | cut | error | cancelled) and return its id once committed.
-        The error message is redacted of anything that looks like a credential."""
+        The error message is redacted of anything that looks like a credential. `usage_estimated`: the token
+        counts were counted by llmdeck because the server sent none."""
         message = redact(error_message)[:_ERROR_MESSAGE_LIMIT] if error_message else None
         with self._write() as db:
             cursor = db.execute(
                 "INSERT INTO requests (ts, alias, hop, provider, model, prompt_tokens, completion_tokens, cost_usd,"
-                " ttft_ms, latency_ms, status, error_kind, error_message) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " ttft_ms, latency_ms, status, error_kind, error_message, usage_estimated)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (self._now(ts), alias, hop, provider, model, prompt_tokens, completion_tokens, cost_usd, ttft_ms,
-                 latency_ms, status, error_kind, message))
+                 latency_ms, status, error_kind, message, int(usage_estimated)))
             return int(cursor.lastrowid or 0)
 
     def spend_since(self, provider: str | None, since: float) -> float:

@@ -69,6 +69,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sessions_by_updated ON sessions (updated)",
         "CREATE INDEX images_by_ts ON images (ts)",
     ),
+    # 3 — 1 where the token counts were counted by llmdeck because the server sent no usage.
+    ("ALTER TABLE requests ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -145,6 +147,8 @@ class RequestRecord:
     status: str
     error_kind: str | None
     error_message: str | None
+    usage_estimated: bool = False
+    """The token counts were counted by llmdeck (tokenizer or estimate): the server sent no usage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +204,7 @@ def json_object(text: str | None) -> dict[str, object]:
 
 
 REQUEST_COLUMNS = ("id, ts, alias, hop, provider, model, prompt_tokens, completion_tokens, cost_usd, ttft_ms,"
-                   " latency_ms, status, error_kind, error_message")
+                   " latency_ms, status, error_kind, error_message, usage_estimated")
 SESSION_COLUMNS = "id, title, created, updated, target, system_prompt, params"
 MESSAGE_COLUMNS = "id, session_id, role, content, created, status, served_by, meta"
 IMAGE_COLUMNS = "id, ts, provider, model, prompt, params, path, ms"
@@ -211,7 +215,7 @@ def request_record(row: sqlite3.Row) -> RequestRecord:
         id=row["id"], ts=row["ts"], alias=row["alias"], hop=row["hop"], provider=row["provider"], model=row["model"],
         prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"], cost_usd=row["cost_usd"],
         ttft_ms=row["ttft_ms"], latency_ms=row["latency_ms"], status=row["status"], error_kind=row["error_kind"],
-        error_message=row["error_message"])
+        error_message=row["error_message"], usage_estimated=bool(row["usage_estimated"]))
 
 
 def session_record(row: sqlite3.Row) -> SessionRecord:

@@ -83,8 +83,8 @@ class _Histogram:
 class _Bucket:
     """Everything recorded in one resolution step; reused when the ring wraps."""
 
-    __slots__ = ("cost_usd", "error_kinds", "errors", "generation_ms", "generation_tokens", "index", "latency",
-                 "requests", "tokens", "ttft")
+    __slots__ = ("cost_usd", "error_kinds", "errors", "estimated_tokens", "generation_ms", "generation_tokens",
+                 "index", "latency", "requests", "tokens", "ttft")
 
     def __init__(self, index: int) -> None:
         self.latency = _Histogram()
@@ -100,6 +100,7 @@ class _Bucket:
         self.latency.clear()
         self.ttft.clear()
         self.tokens = 0
+        self.estimated_tokens = 0
         self.generation_tokens = 0
         self.generation_ms = 0.0
         self.cost_usd = 0.0
@@ -137,6 +138,7 @@ class _Aggregate:
     latency: _Histogram = field(default_factory=_Histogram)
     ttft: _Histogram = field(default_factory=_Histogram)
     tokens: int = 0
+    estimated_tokens: int = 0
     generation_tokens: int = 0
     generation_ms: float = 0.0
     cost_usd: float = 0.0
@@ -148,6 +150,7 @@ class _Aggregate:
         self.latency.merge(bucket.latency)
         self.ttft.merge(bucket.ttft)
         self.tokens += bucket.tokens
+        self.estimated_tokens += bucket.estimated_tokens
         self.generation_tokens += bucket.generation_tokens
         self.generation_ms += bucket.generation_ms
         self.cost_usd += bucket.cost_usd
@@ -190,6 +193,8 @@ class Summary:
     completion_tokens: int
     tokens_per_s: float | None
     cost_usd: float
+    estimated_tokens: int = 0
+    """Of completion_tokens, those llmdeck counted itself (the server sent no usage): tokens/s is partly estimated."""
 
 
 class RollingMetrics:
@@ -218,8 +223,9 @@ class RollingMetrics:
 
     def record(self, provider: str, model: str, *, ok: bool, error_kind: str | None = None,
                latency_ms: float | None = None, ttft_ms: float | None = None, completion_tokens: int = 0,
-               cost_usd: float = 0.0, now: float | None = None) -> None:
-        """Count one finished call (success or failure)."""
+               cost_usd: float = 0.0, now: float | None = None, tokens_estimated: bool = False) -> None:
+        """Count one finished call (success or failure); `tokens_estimated`: its completion tokens were counted
+        by llmdeck, not reported by the server."""
         at = self._clock() if now is None else now
         with self._lock:
             ring = self._ring(provider, model)
@@ -227,6 +233,8 @@ class RollingMetrics:
             if bucket is not None:
                 bucket.requests += 1
                 bucket.tokens += completion_tokens
+                if tokens_estimated:
+                    bucket.estimated_tokens += completion_tokens
                 bucket.cost_usd += cost_usd
                 if not ok:
                     bucket.errors += 1
@@ -292,6 +300,7 @@ class RollingMetrics:
             latency_p99=total.latency.percentile(99), ttft_p50=total.ttft.percentile(50),
             ttft_p95=total.ttft.percentile(95), ttft_p99=total.ttft.percentile(99),
             completion_tokens=total.tokens, tokens_per_s=total.tokens_per_s, cost_usd=total.cost_usd,
+            estimated_tokens=total.estimated_tokens,
         )
 
     def series(self, provider: str, metric: SeriesMetric, window_s: float = 900.0, step_s: float = 10.0, *,

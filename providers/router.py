@@ -24,6 +24,7 @@ from providers.errors import (
 from providers.limits import LimitPolicy, ProviderLimiter
 from providers.reply_bounds import NO_DEFAULT_TIMEOUTS, ReplyBounds, answer_too_long, as_provider_error
 from providers.routing import Attempt, PlannedHop, Route, RouteTimeouts, Target
+from providers.usage_count import count_usage
 
 
 class UnknownTargetError(LookupError):
@@ -263,6 +264,8 @@ class RoutedStream:
     ttft_ms: float | None = None
     total_ms: float | None = None
     streaming: bool = True
+    count_ms: float = 0.0
+    """Time spent counting usage the server did not send; left out of total_ms, so it never slows tokens/s."""
     _parts: list[str] = field(default_factory=list)
 
     @property
@@ -298,6 +301,8 @@ class RoutedStream:
                     attempt = Attempt(target.provider, target.model, hop.via, "ok", reason="chosen", tries=tries)
                     limiter = router.limiters[target.provider]
                     began = router.clock()
+                    ended: float | None = None
+                    hop_starts = len(self._parts)
                     limiter.start(began, estimate_tokens(request))
                     try:
                         source = self._source(target, request, deadline)
@@ -319,6 +324,12 @@ class RoutedStream:
                                             self.ttft_ms = attempt.ttft_ms
                                     self._parts.append(chunk.text)
                                 yield chunk
+                        if usage is None:  # served without usage: counted now, after the whole text was given
+                            ended = router.clock()
+                            usage = self.usage = await count_usage(
+                                router.adapters[target.provider], request, "".join(self._parts[hop_starts:]),
+                                left_s=None if deadline is None else deadline - ended)
+                            self.count_ms = (router.clock() - ended) * 1000.0
                     except Exception as exc:  # the one boundary: whatever an adapter raised is a ProviderError here
                         error = as_provider_error(exc, target.provider)
                         attempt.outcome = "broken" if isinstance(error, StreamBrokenError) else "error"
@@ -329,7 +340,7 @@ class RoutedStream:
                         attempt.outcome = "cancelled"
                         raise
                     finally:
-                        now = router.clock()
+                        now = router.clock() if ended is None else ended  # the hop's time leaves out counting
                         attempt.ms = (now - began) * 1000.0
                         limiter.finish(now, usage.completion_tokens if usage else 0)
                         self._record(attempt, usage)
@@ -363,7 +374,7 @@ class RoutedStream:
                 attempts=self.attempts, cause=last_error,
             )
         finally:
-            self.total_ms = (router.clock() - started) * 1000.0
+            self.total_ms = (router.clock() - started) * 1000.0 - self.count_ms
 
     def _record(self, attempt: Attempt, usage: Usage | None) -> None:
         self.attempts.append(attempt)

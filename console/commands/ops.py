@@ -139,8 +139,10 @@ def chat(args: argparse.Namespace) -> int:
                 "attempts": [a.as_dict() for a in routed.attempts],
                 "ttft_ms": None if routed.ttft_ms is None else round(routed.ttft_ms, 1),
                 "total_ms": None if routed.total_ms is None else round(routed.total_ms, 1),
+                # estimated: the server sent no usage, so llmdeck counted (its tokenizer, else characters/4).
                 "usage": {"prompt_tokens": routed.usage.prompt_tokens,
-                          "completion_tokens": routed.usage.completion_tokens} if routed.usage else None,
+                          "completion_tokens": routed.usage.completion_tokens,
+                          "estimated": routed.usage.estimated} if routed.usage else None,
                 "cost_usd": run.cost_usd,
                 "error": None if error is None else {"kind": error.kind, "message": str(error)},
             })

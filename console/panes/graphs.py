@@ -185,6 +185,8 @@ class GraphsPane(DeckPane):
             legend.append("  ")
             legend.append(LEGEND_MARK, style=f"bold rgb({red},{green},{blue})")
             legend.append(f" {provider}")  # a config name, appended as plain text: never read as markup
+            if self.view is not None and provider in self.view.estimated:
+                legend.append(" (~tokens est.)", style="dim")
         if not colors:
             legend.append(" none (no requests in this range)")
         self.legend_text = legend.plain

@@ -38,6 +38,9 @@ class GraphsView:
     errors_by_kind: tuple[tuple[str, int], ...]
     cost_by_provider: tuple[tuple[str, float], ...]
     cumulative_spend: Line
+    estimated: tuple[str, ...] = ()
+    """Shown providers some of whose tokens llmdeck counted itself (no usage from the server): their tokens/s is
+    partly an estimate, and the legend says so."""
 
 
 def _line(label: str, points: list[tuple[float, float | None]]) -> Line:
@@ -79,6 +82,7 @@ def build_view(metrics: RollingMetrics, window_s: float, *, now: float | None = 
         cost_by_provider=tuple(sorted(((p, summaries[p].cost_usd) for p in busiest),
                                       key=lambda pc: (-pc[1], pc[0]))),
         cumulative_spend=Line("all providers", xs, tuple(accumulate(spend_steps))),
+        estimated=tuple(p for p in shown if summaries[p].estimated_tokens),
     )
 
 

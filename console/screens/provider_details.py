@@ -54,7 +54,7 @@ def details_text(deck: Deck, provider: str, trend: Sequence[float | None]) -> st
         lines.append(
             f"  last {window / 60:.0f} min: {s.requests} requests, {s.errors} errors ({s.error_rate:.0%}); latency "
             f"p50 {_ms(s.latency_p50)} p95 {_ms(s.latency_p95)}; TTFT p50 {_ms(s.ttft_p50)}; "
-            f"{(s.tokens_per_s or 0):.0f} tok/s; ${s.cost_usd:.4f}"
+            f"{'~' if s.estimated_tokens else ''}{(s.tokens_per_s or 0):.0f} tok/s; ${s.cost_usd:.4f}"
         )
         if s.errors_by_kind:
             lines.append("    errors: " + ", ".join(f"{kind} ×{n}" for kind, n in sorted(s.errors_by_kind.items())))

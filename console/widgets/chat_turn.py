@@ -26,6 +26,8 @@ class TurnSummary:
     completion_tokens: int | None = None
     cost_usd: float | None = None
     reason: str = ""
+    usage_estimated: bool = False
+    """The server sent no usage: the tokens (and a tokens/s made from them) were counted by llmdeck."""
 
     def to_meta(self) -> dict[str, object]:
         """For the ledger message's meta, so a reloaded session shows the same line."""
@@ -49,7 +51,7 @@ class TurnSummary:
             fallbacks=tuple(str(f) for f in fallbacks) if isinstance(fallbacks, list) else (),
             ttft_ms=number("ttft_ms"), tokens_per_s=number("tokens_per_s"), prompt_tokens=count("prompt_tokens"),
             completion_tokens=count("completion_tokens"), cost_usd=number("cost_usd"),
-            reason=str(meta.get("reason") or ""),
+            reason=str(meta.get("reason") or ""), usage_estimated=meta.get("usage_estimated") is True,
         )
 
 
@@ -66,6 +68,7 @@ def summarize(run: ChatRun, status: TurnStatus, reason: str = "") -> TurnSummary
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
         cost_usd=run.cost_usd if served or usage else None, reason=reason,
+        usage_estimated=bool(usage and usage.estimated),
     )
 
 
@@ -105,14 +108,17 @@ def _tokens_per_s(run: ChatRun) -> float | None:
 
 
 def footer_line(summary: TurnSummary) -> str:
-    """`served by P/M · fallbacks: … · TTFT 120 ms · 45.0 tok/s · 12+87 tokens · $0.0012`."""
+    """`served by P/M · fallbacks: … · TTFT 120 ms · 45.0 tok/s · 12+87 tokens · $0.0012`; counts llmdeck made
+    because the server sent none read `~45.0 tok/s · ~12+87 tokens (est.)`."""
     parts = [f"served by {summary.served_by}" if summary.served_by else "not served"]
     if summary.fallbacks:
         parts.append("fallbacks: " + ", ".join(summary.fallbacks))
     parts.append(f"TTFT {summary.ttft_ms:.0f} ms" if summary.ttft_ms is not None else "TTFT —")
-    parts.append(f"{summary.tokens_per_s:.1f} tok/s" if summary.tokens_per_s is not None else "— tok/s")
+    about = "~" if summary.usage_estimated else ""
+    parts.append(f"{about}{summary.tokens_per_s:.1f} tok/s" if summary.tokens_per_s is not None else "— tok/s")
     if summary.completion_tokens is not None:
-        parts.append(f"{summary.prompt_tokens or 0}+{summary.completion_tokens} tokens")
+        parts.append(f"{about}{summary.prompt_tokens or 0}+{summary.completion_tokens} tokens"
+                     + (" (est.)" if summary.usage_estimated else ""))
     else:
         parts.append("tokens —")
     parts.append(format_cost(summary.cost_usd))

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
-from providers.adapters import openai_health
-from providers.adapters.openai_flavours import flavour_for, server_root
+from providers.adapters import openai_health, openai_tokenize
+from providers.adapters.image_job import JobClock
+from providers.adapters.openai_flavours import TokenizeRoute, flavour_for, server_root
 from providers.adapters.openai_parse import (
     DONE,
     chat_body,
@@ -40,7 +41,7 @@ from providers.base import (
     ProgressCallback,
 )
 from providers.bounded_body import iter_text
-from providers.errors import BadRequestError, ProviderError, StreamBrokenError, UnsupportedError
+from providers.errors import BadRequestError, ProviderError, ProviderTimeoutError, StreamBrokenError, UnsupportedError
 from providers.http import SSEParser, broken_after_text, check_event_stream, open_stream, request_json, send
 
 
@@ -54,6 +55,8 @@ class OpenAICompatAdapter(Adapter):
         self.capabilities = self.flavour.capabilities
         self.root = server_root(options.base_url or self.flavour.default_base_url or "", self.flavour)
         self._prices: dict[str, tuple[float, float]] = {}
+        self.tokenize_routes: tuple[TokenizeRoute, ...] = self.flavour.tokenize
+        """The tokenize routes still worth trying; one the server answered 404 is dropped (openai_tokenize)."""
 
     # ------------------------------------------------------------ plumbing
 
@@ -138,6 +141,10 @@ class OpenAICompatAdapter(Adapter):
         result = result_from_completion(reply, request.model, self.name)
         return replace(result, total_ms=(time.perf_counter() - started) * 1000.0)
 
+    async def count_tokens(self, model: str, texts: list[str]) -> list[int] | None:
+        """The server's tokenizer count of each text (llama-server, llama-cpp-python, vLLM), None without one."""
+        return await openai_tokenize.count_tokens(self, model, texts)
+
     # ------------------------------------------------------------ embeddings and images
 
     async def embed(self, model: str, inputs: list[str]) -> list[list[float]]:
@@ -163,7 +170,18 @@ class OpenAICompatAdapter(Adapter):
             # GPT-image models always answer b64_json and reject the field; the others default to URLs.
             body["response_format"] = "b64_json"
         await _report(on_progress, ImageProgress(fraction=0.0))
-        reply = await self.post_json(self.api_url("/images/generations"), body)
+        # One POST, answered only when the image is done: its read may take the whole job (image_timeout_s), not
+        # the per-read timeout_s. No progress to watch for a stall, no interrupt: closing the request is all.
+        clock = JobClock(self.options, self.name)
+        async with clock.limits(watch_idle=False):
+            try:
+                reply = await request_json(self.client, "POST", self.api_url("/images/generations"),
+                                           provider=self.name, headers=self.headers(), json_body=body,
+                                           timeout_s=self.timeout(self.options.image_timeout_s), allow_empty=True)
+            except ProviderTimeoutError as exc:
+                if exc.phase == "read":  # the same limit as the whole job's, reached by the read first
+                    raise clock.timed_out() from None
+                raise
         png, width, height, info = image_from(reply, self.name)
         await _report(on_progress, ImageProgress(fraction=1.0))
         return ImageResult(png=png, seed=None, model=model, width=width, height=height, info=info)

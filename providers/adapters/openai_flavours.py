@@ -19,6 +19,15 @@ _CHAT_ONLY = Capabilities(chat=True)
 
 
 @dataclass(frozen=True, slots=True)
+class TokenizeRoute:
+    """A server route that counts tokens: POST `path` (root-relative) with the text under each of `text_fields`
+    and the model under "model"; the reply holds `tokens` (a list) or `count`."""
+
+    path: str
+    text_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Flavour:
     """One OpenAI-compatible server family. Paths are relative to the server root (`base_url` minus /v1)."""
 
@@ -46,6 +55,8 @@ class Flavour:
     capabilities: Capabilities = _CHAT_EMBED
     default_image_model: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    tokenize: tuple[TokenizeRoute, ...] = ()
+    """Where to count tokens when a reply comes without usage, tried in order (the next on 404 / 405)."""
 
 
 FLAVOURS: dict[str, Flavour] = {
@@ -63,10 +74,16 @@ FLAVOURS: dict[str, Flavour] = {
             # vLLM answers a trailing assistant message unless told to continue it.
             continue_fields={"continue_final_message": True, "add_generation_prompt": False},
             capabilities=Capabilities(chat=True, embed=True, metrics=True),
+            # {"model", "prompt"} → {"count", "max_model_len", "tokens"}; open even with --api-key.
+            tokenize=(TokenizeRoute("/tokenize", ("prompt",)),),
         ),
         Flavour(
             "llamacpp", "llama.cpp", health="llamacpp", catalog="llamacpp", models_resident=True,
             capabilities=Capabilities(chat=True, embed=True, metrics=True, load=True, unload=True),
+            # llama-server: /tokenize {"content"} → {"tokens"}. llama-cpp-python's server (same kind) answers
+            # that with 404 and serves /extras/tokenize {"input"} → {"tokens"}; its early 0.2 builds served
+            # /tokenize with "input", hence both fields there (each server ignores the other's).
+            tokenize=(TokenizeRoute("/tokenize", ("content", "input")), TokenizeRoute("/extras/tokenize", ("input",))),
         ),
         Flavour(
             "lmstudio", "LM Studio", health="lmstudio", catalog="lmstudio",

@@ -1,5 +1,5 @@
-"""An OpenAI-compatible emulator in three flavours (openai, vllm, llamacpp): models, chat (SSE and not),
-embeddings, images, each flavour's own error shapes, plus the vLLM / llama.cpp extras from openai_extras."""
+"""An OpenAI-compatible emulator in several flavours (openai, vllm, llamacpp, llama_cpp_python): models, chat
+(SSE and not), embeddings, images, each flavour's own error shapes, plus the extras from openai_extras."""
 
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ def _embedding(text: str, dims: int) -> list[float]:
 
 
 def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
-    """The emulator app. `flavour`: openai | vllm | llamacpp | llamacpp_router (llama.cpp with no -m)."""
+    """The emulator app. `flavour`: openai | vllm | llamacpp | llamacpp_router (llama.cpp with no -m) |
+    llama_cpp_python (llama-cpp-python's server, whose streams never carry usage)."""
     state = new_state(flavour)
 
     def faulted(handler: FaultedHandler) -> Handler:
@@ -189,14 +190,16 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
     if state.flavour == "openai":
         routes.append(Route("/v1/images/generations", faulted(images), methods=["POST"]))
     routes.extend(extra_routes(state, faulted, models_route))
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.openai = state  # for tests that read its counters
+    return app
 
 
 def _chunk(state: ServerState, model: ModelSpec, request_id: str, choices: list[dict[str, Any]],
            **extra: Any) -> dict[str, Any]:
     chunk: dict[str, Any] = {"id": request_id, "object": "chat.completion.chunk", "created": state.created,
                              "model": model.id, "choices": choices}
-    if state.flavour != "vllm":
+    if state.flavour not in ("vllm", "llama_cpp_python"):
         chunk["system_fingerprint"] = state.fingerprint
     chunk.update(extra)
     return chunk
@@ -212,10 +215,14 @@ async def _chat_events(state: ServerState, model: ModelSpec, pace: Pace, tokens:
     request = state.begin(n_prompt)
     # Ending every chunk with "usage": null is what OpenAI does when the final usage chunk is coming.
     usage_null = {"usage": None} if include_usage and state.flavour == "openai" else {}
+    # llama-cpp-python 0.3.36 ignores stream_options: no usage chunk, ever (its recorded stream).
+    include_usage = include_usage and state.flavour != "llama_cpp_python"
     try:
         first_content = None if state.flavour.startswith("llamacpp") else ""
-        yield _sse(_chunk(state, model, request.id, [_choice({"role": "assistant", "content": first_content})],
-                          **usage_null))
+        role: dict[str, Any] = {"role": "assistant"}
+        if state.flavour != "llama_cpp_python":  # whose first delta is the role alone
+            role["content"] = first_content
+        yield _sse(_chunk(state, model, request.id, [_choice(role)], **usage_null))
         async for _, token in pace.paced(tokens):
             request.emitted()
             yield _sse(_chunk(state, model, request.id, [_choice({"content": token})], **usage_null))

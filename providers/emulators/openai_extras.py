@@ -1,8 +1,10 @@
-"""The non-OpenAI routes of the vLLM and llama.cpp emulators: health, version, props, slots, Prometheus
-/metrics reflecting the live in-flight requests, and llama.cpp router-mode load/unload."""
+"""The non-OpenAI routes of the vLLM, llama.cpp and llama-cpp-python emulators: health, version, props, slots,
+Prometheus /metrics reflecting the live in-flight requests, llama.cpp router-mode load/unload, and each server's
+tokenize route."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -119,6 +121,37 @@ def llamacpp_slots(state: ServerState) -> list[dict[str, Any]]:
     return slots
 
 
+def token_ids(text: str, *, bos: bool) -> list[int]:
+    """One stable id per word, so a count agrees with the emulated chat's usage (text.count_tokens); `bos` puts
+    the begin-of-text token first, as llama-cpp-python and vLLM do by default and llama-server does not."""
+    ids = [1000 + int.from_bytes(hashlib.sha256(word.encode()).digest()[:2], "big") for word in text.split()]
+    return [1, *ids] if bos else ids
+
+
+def _tokenize_reply(state: ServerState, tokens: list[int]) -> dict[str, Any]:
+    if state.flavour == "vllm":  # vLLM's TokenizeResponse
+        return {"count": len(tokens), "max_model_len": state.active_model().context, "tokens": tokens,
+                "token_strs": None}
+    return {"tokens": tokens}
+
+
+def tokenize_handler(state: ServerState, field: str, *, bos: bool) -> FaultedHandler:
+    """POST {field: text, "model"?} → the flavour's token reply; a body without the text is refused."""
+    async def handler(request: Request, faults: RequestFaults) -> Response:  # noqa: ARG001
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            body = None
+        text = body.get(field) if isinstance(body, dict) else None
+        if not isinstance(text, str):
+            # llama-cpp-python's request model is pydantic: a missing field is FastAPI's 422.
+            status = 422 if state.flavour == "llama_cpp_python" else 400
+            return error_response(state.flavour, status, f"'{field}' is required")
+        state.tokenize_calls += 1
+        return JSONResponse(_tokenize_reply(state, token_ids(text, bos=bos)))
+    return handler
+
+
 def extra_routes(state: ServerState, faulted: Callable[[FaultedHandler], Handler], list_models: Handler) -> list[Route]:
     """The routes a flavour adds beside /v1; none for plain OpenAI."""
 
@@ -135,7 +168,11 @@ def extra_routes(state: ServerState, faulted: Callable[[FaultedHandler], Handler
             Route("/version", guarded(lambda: JSONResponse({"version": "0.10.1.1"})), methods=["GET"]),
             Route("/metrics", guarded(lambda: PlainTextResponse(vllm_metrics(state), media_type=PROMETHEUS_TYPE)),
                   methods=["GET"]),
+            Route("/tokenize", faulted(tokenize_handler(state, "prompt", bos=True)), methods=["POST"]),
         ]
+    if state.flavour == "llama_cpp_python":
+        # No /health, /props, /metrics, and no /tokenize (a 404): its tokenizer is under /extras.
+        return [Route("/extras/tokenize", faulted(tokenize_handler(state, "input", bos=True)), methods=["POST"])]
     if not state.flavour.startswith("llamacpp"):
         return []
 
@@ -161,6 +198,7 @@ def extra_routes(state: ServerState, faulted: Callable[[FaultedHandler], Handler
         Route("/metrics", guarded(lambda: PlainTextResponse(llamacpp_metrics(state), media_type=PROMETHEUS_TYPE)),
               methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
+        Route("/tokenize", faulted(tokenize_handler(state, "content", bos=False)), methods=["POST"]),
     ]
     if state.flavour == "llamacpp_router":
         routes += [Route("/models/load", router_change(True), methods=["POST"]),

@@ -54,6 +54,8 @@ _CATALOGS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("nomic-embed-text-v1.5", kind="embed", context=2048, owned_by="llamacpp", loaded=False,
                   n_ctx_train=2048),
     ),
+    # llama-cpp-python's `python -m llama_cpp.server` (its default n_ctx is 2048).
+    "llama_cpp_python": (ModelSpec("tiny-llama", context=2048, owned_by="me"),),
 }
 
 # status → (message, type, code) per error family
@@ -91,7 +93,10 @@ _ERRORS: dict[str, dict[int, tuple[str, str, str | None]]] = {
 
 
 def error_family(flavour: str) -> str:
-    """Which error envelope a flavour uses (llama.cpp's router mode shares llama.cpp's)."""
+    """Which error envelope a flavour uses (llama.cpp's router mode shares llama.cpp's; llama-cpp-python answers
+    in OpenAI's)."""
+    if flavour == "llama_cpp_python":
+        return "openai"
     return "llamacpp" if flavour.startswith("llamacpp") else flavour
 
 
@@ -191,6 +196,8 @@ class ServerState:
     generation_tokens_total: int = 0
     prompt_seconds_total: float = 0.0
     generation_seconds_total: float = 0.0
+    tokenize_calls: int = 0
+    """POSTs to a tokenize route that were answered with a count."""
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def begin(self, n_prompt: int) -> InFlight:
@@ -214,8 +221,8 @@ class ServerState:
 
     def resolve(self, name: Any, kind: str) -> ModelSpec | JSONResponse:
         """The model a request names, or the flavour's 404 / 400 reply."""
-        if self.flavour == "llamacpp":
-            return next(iter(self.models.values()))  # a single-model llama-server answers with what it has
+        if self.flavour in ("llamacpp", "llama_cpp_python"):
+            return next(iter(self.models.values()))  # a single-model server answers with what it has
         model = self.models.get(name) if isinstance(name, str) else None
         if model is None:
             return error_response(self.flavour, 404, f"The model `{name}` does not exist.")
@@ -245,6 +252,8 @@ class ServerState:
                    if self.flavour == "llamacpp" else {})}
 
     def _model_item(self, model: ModelSpec) -> dict[str, Any]:
+        if self.flavour == "llama_cpp_python":  # the whole item, as the recorded fixture has it
+            return {"id": model.id, "object": "model", "owned_by": model.owned_by, "permissions": []}
         item: dict[str, Any] = {"id": model.id, "object": "model", "created": self.created,
                                 "owned_by": model.owned_by}
         if self.flavour == "vllm":

@@ -15,6 +15,7 @@ EMULATORS: dict[str, tuple[str, str]] = {
     "openai": ("providers.emulators.openai", "openai"),
     "vllm": ("providers.emulators.openai", "vllm"),
     "llamacpp": ("providers.emulators.openai", "llamacpp"),
+    "llama_cpp_python": ("providers.emulators.openai", "llama_cpp_python"),  # served as kind llamacpp
     "anthropic": ("providers.emulators.anthropic", "anthropic"),
     "tgi": ("providers.emulators.tgi", "tgi"),
     "a1111": ("providers.emulators.a1111", "a1111"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from config.schema import DeckConfig
 from console.panes.chat import ChatPane
 from console.screens.chat_settings import ChatSettingsDialog
 from console.screens.confirm import ConfirmDialog
@@ -14,6 +17,8 @@ from console.widgets.prompt_area import PromptArea
 from console.widgets.stream_batcher import StreamBatcher
 from providers.deck import Deck
 from providers.emulators.lab import Lab
+from providers.monitor import MonitorPolicy
+from tests.conftest import EmulatorFactory
 from tests.console.pane_harness import PaneApp, until
 from tests.waiting import wait_for_condition
 
@@ -109,6 +114,34 @@ async def test_broken_stream_shows_partial_text_marked_cut(lab: Lab, lab_deck: D
         again = reloaded.query(AnswerBlock).last()
         assert (again.source, footer_text(again)) == shown, "a reloaded session shows the same answer and facts"
         assert again.has_class("-cut") and status_text(again).startswith("✂ cut:")
+
+
+async def test_counted_usage_is_marked_estimated_in_the_footer_and_after_reload(emulator: EmulatorFactory,
+                                                                               tmp_path: Path) -> None:
+    pyllama = emulator("llama_cpp_python")  # its streams never carry usage
+    config = DeckConfig.model_validate({"providers": [{"name": "pyllama", "kind": "llamacpp",
+                                                       "base_url": pyllama.url}]})
+    deck = Deck(config, tmp_path / "data", monitor_policy=MonitorPolicy(interval_s=30.0))
+    await deck.start()
+    try:
+        pane = ChatPane(deck)
+        async with PaneApp(pane).run_test(size=(120, 30)) as pilot:
+            pane.set_target("pyllama/tiny-llama")
+            await send(pilot, pane, "count me")
+            block = await settled(pilot, pane)
+            assert block.summary is not None and block.summary.usage_estimated
+            footer = footer_text(block)
+            tokens = f"~3+{len(block.source.split()) + 1} tokens (est.)"  # the emulated tokenizer: words + BOS
+            assert tokens in footer, footer
+            assert "~" in footer.split(" tok/s")[0].rsplit(" · ", 1)[-1], "tokens/s made from counted tokens"
+
+        reloaded = ChatPane(deck)
+        async with PaneApp(reloaded).run_test(size=(120, 30)) as pilot:
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            assert tokens in footer_text(reloaded.query(AnswerBlock).last())
+    finally:
+        await deck.stop()
 
 
 async def test_fallback_shows_in_the_footer_when_the_first_hop_is_refused(lab: Lab, lab_deck: Deck) -> None:

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from config.paths import data_dir
 from providers.emulators.lab import Lab
+from providers.ledger import Ledger
+from tests.conftest import EmulatorFactory
 
 LLMDECK = [sys.executable, "-m", "console.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +141,31 @@ def test_image_writes_png_and_sidecar(config_file: Path, tmp_path: Path) -> None
     assert doc["path"] == str(out) and doc["width"] == 64 and doc["seed"] == 5
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert json.loads(out.with_suffix(".json").read_text())["request"]["prompt"] == "a red cube"
+
+
+def test_chat_json_counts_usage_a_server_does_not_send_and_says_so(emulator: EmulatorFactory,
+                                                                   tmp_path: Path) -> None:
+    pyllama, llama_server = emulator("llama_cpp_python"), emulator("llamacpp")
+    config = tmp_path / "usage.yaml"
+    config.write_text(yaml.safe_dump({"providers": [
+        {"name": "pyllama", "kind": "llamacpp", "base_url": pyllama.url},
+        {"name": "box", "kind": "llamacpp", "base_url": llama_server.url}]}), encoding="utf-8")
+
+    result = run(config, "chat", "pyllama/tiny-llama", "count these words please", "--json", "--max-tokens", "8")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    answer_tokens = len(doc["text"].split()) + 1  # the emulated tokenizer: one per word, plus BOS
+    assert doc["usage"] == {"prompt_tokens": 5, "completion_tokens": answer_tokens, "estimated": True}
+    assert pyllama.app.state.openai.tokenize_calls == 2  # the prompt and the answer, by the server's tokenizer
+    with Ledger.open(data_dir() / "ledger.sqlite3") as ledger:
+        [row] = ledger.recent_requests()
+    assert (row.provider, row.usage_estimated, row.prompt_tokens, row.completion_tokens) == \
+        ("pyllama", True, 5, answer_tokens)
+
+    reported = run(config, "chat", "box/x", "count these words please", "--json", "--max-tokens", "8")
+    assert reported.returncode == 0, reported.stderr
+    usage = json.loads(reported.stdout)["usage"]
+    assert usage["estimated"] is False and usage["completion_tokens"] > 0
+    assert llama_server.app.state.openai.tokenize_calls == 0
+    with Ledger.open(data_dir() / "ledger.sqlite3") as ledger:
+        assert ledger.recent_requests()[0].usage_estimated is False

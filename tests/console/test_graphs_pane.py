@@ -51,6 +51,19 @@ async def test_graphs_draw_latency_tokens_and_cost_after_chats(lab_deck: Deck) -
         assert pane.view is not None and [line.label for line in pane.view.latency_p50] == ["cloud"]
 
 
+async def test_the_legend_marks_a_provider_whose_tokens_llmdeck_counted(lab_deck: Deck) -> None:
+    await chat(lab_deck, "chat")  # box-vllm reports its usage
+    # What the deck records for a server that sent no usage (llama-cpp-python): counted tokens, marked estimated.
+    lab_deck.metrics.record("pyllama", "tiny-llama", ok=True, latency_ms=80.0, ttft_ms=10.0, completion_tokens=12,
+                            tokens_estimated=True)
+    pane = GraphsPane(lab_deck, refresh_s=0.1)
+    async with PaneApp(lab_deck, pane).run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: pane.view is not None, what="the first draw")
+        assert pane.view is not None and pane.view.estimated == ("pyllama",)
+        assert "pyllama (~tokens est.)" in pane.legend_text
+        assert "box-vllm (~" not in pane.legend_text
+
+
 async def test_errors_are_drawn_by_class(lab_deck: Deck, lab: Lab) -> None:
     lab.set_faults("cloud", "503")  # cloud-chat fails over from cloud to claude
     await chat(lab_deck, "cloud-chat")

@@ -52,10 +52,33 @@ def test_a_version_1_file_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
     db.close()
     assert "requests_by_provider_ts" not in tables_and_indexes(path)
     with Ledger.open(path, clock=lambda: T0) as ledger:
-        assert ledger.schema_version == 2
+        assert ledger.schema_version == SCHEMA_VERSION
         assert [s.title for s in ledger.list_sessions()] == ["kept"]
         assert ledger.spend_since("claude", T0 - 1) == 0.5
     assert "requests_by_provider_ts" in tables_and_indexes(path)
+
+
+def test_a_version_2_file_gains_usage_estimated_and_its_rows_read_as_reported(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, MIGRATIONS[:2]) == 2
+    db.execute("INSERT INTO requests (ts, provider, model, prompt_tokens, completion_tokens, status)"
+                " VALUES (?, 'box', 'llama', 9, 21, 'ok')", (T0,))
+    db.close()
+    with Ledger.open(path, clock=lambda: T0) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION
+        [old] = ledger.recent_requests()
+        assert (old.prompt_tokens, old.completion_tokens, old.usage_estimated) == (9, 21, False)
+
+
+def test_a_request_with_counted_usage_is_marked_estimated(ledger: Ledger) -> None:
+    ledger.record_request(provider="pyllama", model="tiny", status="ok", prompt_tokens=5, completion_tokens=7,
+                          usage_estimated=True)
+    ledger.record_request(provider="box", model="llama", status="ok", prompt_tokens=5, completion_tokens=7)
+    reported, counted = ledger.recent_requests()
+    assert (counted.usage_estimated, counted.prompt_tokens, counted.completion_tokens) == (True, 5, 7)
+    assert reported.usage_estimated is False
+    assert ledger._read("SELECT usage_estimated FROM requests ORDER BY id")[0][0] == 1
 
 
 def test_a_file_from_a_newer_llmdeck_is_refused(tmp_path: Path) -> None:
