@@ -1,4 +1,10 @@
-"""Anthropic Messages API adapter: health via /v1/models, paged catalog, named-event SSE chat."""
+"""Anthropic Messages API adapter: health via /v1/models, paged catalog, named-event SSE chat.
+
+Shapes follow PROTOCOLS.md §3 (anthropic-sdk-python at 009b0353 and Anthropic's docs): documented. The only
+recording is of llama-server's own /v1/messages (../shared/fixtures/llamacpp_anthropic_messages*): a plain and a
+streamed reply, stop_reason max_tokens, usage with cache_read_input_tokens. Ping and error events, model paging,
+the error envelope and its statuses are documented, not recorded from a running server.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +43,8 @@ PAGE_SIZE = 100
 MAX_MODEL_PAGES = 50
 """A bound on catalog paging, so a server that always says has_more cannot loop us forever."""
 
+# end_turn and max_tokens are documented (max_tokens recorded from llama-server); the others are the SDK's
+# StopReason values, not in PROTOCOLS.md and not recorded.
 _FINISH_REASONS = {
     "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
     "refusal": "content_filter", "pause_turn": "pause", "model_context_window_exceeded": "length",
@@ -48,12 +56,15 @@ _ERROR_STATUS = {
     "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
     "timeout_error": 504, "overloaded_error": 529,
 }
-"""The status each error type comes with, used to map an in-stream `event: error` like an HTTP reply."""
+"""The status each error type comes with, used to map an in-stream `event: error` like an HTTP reply.
+Documented (SDK), except billing_error's 402, which PROTOCOLS.md assumes; none recorded."""
 
 _CONTEXT_WINDOWS = (("claude-2.0", 100_000), ("claude-instant", 100_000), ("claude-", 200_000))
-"""Context windows by id prefix, used when /v1/models does not report `max_input_tokens`."""
+"""Context windows by id prefix, used when /v1/models does not report `max_input_tokens` (guessed figures;
+llama-server's /v1/models, recorded, reports neither, so its models get None)."""
 
 _TOO_LONG = re.compile(r"(\d+)\s*tokens?\s*>\s*(\d+)")
+"""Guessed wording ("prompt is too long: N tokens > M maximum"): PROTOCOLS.md §0.3 has it as not verified."""
 
 
 class AnthropicAdapter(Adapter):

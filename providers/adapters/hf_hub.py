@@ -1,4 +1,8 @@
-"""Hugging Face Hub client: model search and repository file listing, both paged by the `Link` header."""
+"""Hugging Face Hub client: model search and repository file listing, both paged by the `Link` header.
+
+Shapes follow PROTOCOLS.md §6.3: search and Link paging from hub-docs' api.md, the /tree listing and /resolve
+URLs as other clients use them. Documented, not recorded from the Hub (no fixture).
+"""
 
 from __future__ import annotations
 
@@ -181,6 +185,7 @@ def _parse_tree(body: Any, provider: str) -> list[HubFile]:
             continue
         lfs = entry.get("lfs")
         if isinstance(lfs, dict):
+            # lfs.oid being the file's SHA-256 is assumed (PROTOCOLS.md gives only the field names).
             size, sha = lfs.get("size"), lfs.get("oid")
         else:
             size, sha = entry.get("size"), None

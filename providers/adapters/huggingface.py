@@ -5,6 +5,9 @@ it works on every TGI version and on base models that ship no chat template (the
 and its final event reports input and generated token counts. A TGI whose model has a chat template can also be
 configured as an OpenAI-compatible provider to use that template through `/v1/chat/completions`.
 The Hub (model search, file listing) lives in `providers.adapters.hf_hub`.
+
+Wire shapes follow PROTOCOLS.md §6.1 (TGI's docs/openapi.json and router source at db931fcf): read from the
+source, not recorded from a running server (../shared/fixtures holds no TGI transcript). Guesses are marked.
 """
 
 from __future__ import annotations
@@ -30,14 +33,15 @@ from providers.http import error_from_status, expect_dict, guard_text_stream, it
 from providers.reply_numbers import token_count
 
 MAX_STOP_SEQUENCES = 4
-"""TGI's default `--max-stop-sequences`; more are refused with a 422."""
+"""TGI's default `--max-stop-sequences`; more are refused with a 422 (not in PROTOCOLS.md: unchecked)."""
 TURN_STOP = "\nUser:"
 """Stops the model from writing the user's next turn itself."""
 
 _FINISH_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "length": "length"}
 _ERROR_TYPE_STATUS = {"validation": 422, "overloaded": 503, "generation": 500, "incomplete_generation": 500,
                       "tokenizer": 422, "healthcheck": 503}
-"""In-stream `error_type` → the status its error maps like (TGI's overloaded means a full queue)."""
+"""In-stream `error_type` → the status its error maps like (TGI's overloaded means a full queue; over HTTP
+PROTOCOLS.md has it as 429). "tokenizer" is guessed; none of these was recorded."""
 _LIMIT = re.compile(r"must be <= (\d+)")
 _GIVEN = re.compile(r"Given: (\d+)")
 
@@ -130,7 +134,8 @@ def render_prompt(request: ChatRequest) -> str:
 
 
 def build_body(request: ChatRequest) -> dict[str, Any]:
-    """The /generate_stream request; sampling values TGI would reject (temperature 0, top_p 1) are left out."""
+    """The /generate_stream request; sampling values TGI would reject (temperature 0, top_p 1) are left out.
+    Which values it rejects is not in PROTOCOLS.md: guessed from TGI's validation, not recorded."""
     parameters: dict[str, Any] = {"details": True, "return_full_text": False}
     if request.max_tokens:
         parameters["max_new_tokens"] = request.max_tokens
@@ -177,7 +182,8 @@ def parse_event(data: str, provider: str) -> ChatChunk | None:
 
 def remap_error(exc: ProviderError) -> ProviderError:
     """TGI specifics the generic status mapping misses: 424 is a failed generation, not a bad request;
-    "must have less than N tokens" is a context error; counts come from the validation message."""
+    "must have less than N tokens" is a context error; counts come from the validation message.
+    PROTOCOLS.md quotes only the "must be <= N. Given: M" wording; "must have less than" is guessed."""
     if isinstance(exc, BadRequestError) and exc.status == 424:
         return ServerError(exc.message, status=424, provider=exc.provider)
     if isinstance(exc, BadRequestError) and "must have less than" in exc.message:
@@ -204,6 +210,7 @@ def _parse_info(body: dict[str, Any], provider: str) -> TGIInfo:
     return TGIInfo(
         model_id=model_id, model_sha=sha if isinstance(sha, str) else None,
         version=version if isinstance(version, str) else None,
+        # max_input_length: an older TGI's name for the field (guessed; PROTOCOLS.md lists max_input_tokens).
         max_input_tokens=number("max_input_tokens") or number("max_input_length"),
         max_total_tokens=number("max_total_tokens"), max_concurrent_requests=number("max_concurrent_requests"),
     )

@@ -12,6 +12,7 @@ from providers.http import expect_dict
 from providers.reply_numbers import token_count
 
 _EMBEDDING_FAMILIES = ("bert", "nomic-bert")
+"""Guessed: families that only embed, for servers whose /api/tags has no `capabilities` (documented as optional)."""
 
 
 def _int(value: Any) -> int | None:
@@ -145,7 +146,7 @@ def parse_show(name: str, payload: Any, provider: str | None) -> ModelDetails:
     details = _dict(body.get("details"))
     architecture = _str(info.get("general.architecture"))
     context = _int(info.get(f"{architecture}.context_length")) if architecture else None
-    if context is None:  # an unusual architecture key: any `*.context_length` will do
+    if context is None:  # an unusual architecture key: any `*.context_length` will do (guessed fallback)
         context = next((_int(v) for k, v in info.items() if k.endswith(".context_length") and _int(v)), None)
     capabilities = _list(body.get("capabilities"))
     return ModelDetails(
@@ -167,6 +168,7 @@ def _final_figures(line: dict[str, Any]) -> tuple[str, Usage, ServerTimings]:
         prompt_tokens=prompt, prompt_ms=prompt_ns / 1e6 if prompt_ns is not None else None,
         completion_tokens=completion, completion_ms=completion_ns / 1e6 if completion_ns is not None else None,
     )
+    # done_reason is documented on the final line; "stop" when absent is a guess for older servers.
     return str(line.get("done_reason") or "stop"), Usage(prompt or 0, completion or 0), timings
 
 

@@ -1,4 +1,9 @@
-"""Health probes of the OpenAI-compatible flavours, and the parsing of their replies into Health."""
+"""Health probes of the OpenAI-compatible flavours, and the parsing of their replies into Health.
+
+Recorded from running servers (../shared/fixtures): llama-server's /health, /props, /slots, /metrics and
+/v1/models; llama-cpp-python's /v1/models; LiteLLM's /health/readiness and /v1/models. Every other probe route
+and reply shape here is documented (PROTOCOLS.md §4, §9), not recorded; each probe says which.
+"""
 
 from __future__ import annotations
 
@@ -64,12 +69,14 @@ async def _loaded_models(adapter: OpenAICompatAdapter) -> tuple[str, ...]:
 
 
 async def _models_probe(adapter: OpenAICompatAdapter) -> Health:
+    # health_path: LocalAI /readyz read from its source; Open WebUI /health not verified (PROTOCOLS.md §9).
     if adapter.flavour.health_path:
         await adapter.get_text(adapter.root_url(adapter.flavour.health_path))
     return Health("up", models_loaded=await _loaded_models(adapter))
 
 
 async def _vllm_probe(adapter: OpenAICompatAdapter) -> Health:
+    # /health (empty 200, 503 when the engine is dead), /version and /metrics: read from vLLM's source, not recorded.
     try:
         await adapter.get_text(adapter.root_url("/health"))  # open even with --api-key
     except (OverloadedError, ServerError) as exc:
@@ -86,8 +93,8 @@ async def _vllm_probe(adapter: OpenAICompatAdapter) -> Health:
 
 async def _llamacpp_probe(adapter: OpenAICompatAdapter) -> Health:
     try:
-        await adapter.get_json(adapter.root_url("/health"))
-    except OverloadedError as exc:  # 503 "Loading model": alive, not ready yet
+        await adapter.get_json(adapter.root_url("/health"))  # 200 {"status":"ok"}: recorded
+    except OverloadedError as exc:  # 503 "Loading model": alive, not ready yet (documented, not recorded)
         return Health("degraded", detail=exc.message)
     props, slots, metrics, loaded = await asyncio.gather(
         optional(adapter.get_json(adapter.root_url("/props"))),
@@ -113,6 +120,8 @@ async def _llamacpp_probe(adapter: OpenAICompatAdapter) -> Health:
 
 async def _litellm_probe(adapter: OpenAICompatAdapter) -> Health:
     # Never GET /health here: on LiteLLM it makes a real call to every model behind the proxy.
+    # Liveliness is documented only (its body is not read); readiness is recorded from LiteLLM 1.106.2 without a
+    # database: {"status":"healthy","db":"Not connected"}, with no `litellm_version` (the docs show one): None then.
     await adapter.get_text(adapter.root_url("/health/liveliness"))
     readiness, loaded = await asyncio.gather(
         optional(adapter.get_json(adapter.root_url("/health/readiness"))),
@@ -126,6 +135,7 @@ async def _litellm_probe(adapter: OpenAICompatAdapter) -> Health:
 
 
 async def _openrouter_probe(adapter: OpenAICompatAdapter) -> Health:
+    # /api/v1/key: documented (OpenRouter's docs), not recorded.
     key = as_dict(as_dict(await adapter.get_json(adapter.api_url("/key"))).get("data"))
     metrics: dict[str, float] = {}
     used, remaining = as_float(key.get("usage")), as_float(key.get("limit_remaining"))
@@ -139,6 +149,7 @@ async def _openrouter_probe(adapter: OpenAICompatAdapter) -> Health:
 
 
 async def _deepseek_probe(adapter: OpenAICompatAdapter) -> Health:
+    # /user/balance: documented (third-party mirrors of DeepSeek's docs), not recorded.
     reply = as_dict(await adapter.get_json(adapter.root_url("/user/balance")))
     metrics: dict[str, float] = {}
     parts: list[str] = []
@@ -153,6 +164,7 @@ async def _deepseek_probe(adapter: OpenAICompatAdapter) -> Health:
 
 
 async def _lmstudio_probe(adapter: OpenAICompatAdapter) -> Health:
+    # /api/v0/models and its 404 on older versions: documented (LM Studio's docs), not recorded.
     try:
         listing = await adapter.get_json(adapter.root_url("/api/v0/models"))
     except ProviderError as exc:

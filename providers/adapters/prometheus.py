@@ -141,7 +141,8 @@ def _ttft(summary: dict[str, float], samples: list[Sample], name: str) -> None:
 
 
 def vllm_summary(text: str) -> dict[str, float]:
-    """Running/waiting requests, KV-cache use (current name, else the pre-0.9 one), TTFT and token counters."""
+    """Running/waiting requests, KV-cache use (current name, else the pre-0.9 one), TTFT and token counters.
+    Names read from vLLM's source (PROTOCOLS.md §4), not recorded from a running server."""
     samples = parse_prometheus(text)
     summary: dict[str, float] = {}
     _put(summary, REQUESTS_RUNNING, metric_sum(samples, "vllm:num_requests_running"))
@@ -156,7 +157,11 @@ def vllm_summary(text: str) -> dict[str, float]:
 
 
 def llamacpp_summary(text: str) -> dict[str, float]:
-    """Processing/deferred requests, average throughput and token counters of a llama-server."""
+    """Processing/deferred requests, average throughput and token counters of a llama-server.
+
+    Names recorded (../shared/fixtures/llamacpp_metrics.txt). There `prompt_tokens_total` counts only the
+    tokens evaluated, "excluding cached tokens" (llamacpp:prompt_tokens_cached_total holds those), unlike the
+    usage a reply reports, which includes them."""
     samples = parse_prometheus(text)
     summary: dict[str, float] = {}
     _put(summary, REQUESTS_RUNNING, metric_sum(samples, "llamacpp:requests_processing"))

@@ -1,4 +1,10 @@
-"""An Anthropic Messages API emulator: paged /v1/models and /v1/messages with named SSE events, plus faults."""
+"""An Anthropic Messages API emulator: paged /v1/models and /v1/messages with named SSE events, plus faults.
+
+It plays api.anthropic.com as its SDK and docs describe it (PROTOCOLS.md §3); that API has no recorded transcript.
+llama-server's recorded /v1/messages (../shared/fixtures/llamacpp_anthropic_messages*) has the same events and
+fields, but sends no `ping`, no cache_creation_input_tokens, output_tokens 0 in message_start and ids `chatcmpl-…`:
+its own choices, not Anthropic's, so they are not copied here.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Ollama emulator: the native `/api` routes of PROTOCOLS.md §1, NDJSON streams, model state and faults."""
+"""Ollama emulator: the native `/api` routes of PROTOCOLS.md §1, NDJSON streams, model state and faults.
+
+Its shapes and messages come from Ollama's docs and source as PROTOCOLS.md cites them; no transcript of a running
+Ollama has been recorded to check them against.
+"""
 
 from __future__ import annotations
 

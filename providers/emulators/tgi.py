@@ -1,5 +1,8 @@
 """A Text Generation Inference emulator (/health, /info, /generate, /generate_stream) that also serves the
-Hugging Face Hub's /api/models search and /tree file listing, with Link-header paging and faults."""
+Hugging Face Hub's /api/models search and /tree file listing, with Link-header paging and faults.
+
+Shapes from TGI's source and the Hub's docs as PROTOCOLS.md §6 cites them; neither has a recorded transcript.
+"""
 
 from __future__ import annotations
 
