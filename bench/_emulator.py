@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -39,6 +39,13 @@ def emulator_process(kind: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def emulator_processes(kind: str, count: int) -> Iterator[list[str]]:
+    """`count` emulators of one kind, each in its own process; their URLs."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(emulator_process(kind)) for _ in range(count)]
 
 
 def percentile(samples: list[float], p: float) -> float:

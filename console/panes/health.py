@@ -130,6 +130,7 @@ class HealthPane(SyncedPane):
         self.errors: dict[str, str] = {}
         self.filter_text = ""
         self._shown_rows: list[ProviderRow] = []
+        self._summary = ""
         for name, health in deck.monitor.snapshots.items():
             self._remember(name, health)
 
@@ -144,15 +145,20 @@ class HealthPane(SyncedPane):
     # --- the pane contract ----------------------------------------------------------------------------
 
     def deck_event(self, event: DeckEvent) -> None:
+        # A probe that only moves a latency waits for the pane's once-a-second tick: with 100 providers probed
+        # every second, drawing each probe as it comes would redraw the table a hundred times a second. A status
+        # that changed, or a request that failed, is drawn at once.
         if isinstance(event, HealthEvent):
             self._remember(event.provider, event.health)
+            urgent = event.changed
         elif isinstance(event, RequestFinished):
-            for attempt in event.attempts:
-                if attempt.outcome in ("error", "broken") and attempt.error:
-                    self.errors[attempt.provider] = f"{attempt.error_kind}: {attempt.error}"
+            failed = [a for a in event.attempts if a.outcome in ("error", "broken") and a.error]
+            for attempt in failed:
+                self.errors[attempt.provider] = f"{attempt.error_kind}: {attempt.error}"
+            urgent = bool(failed)
         else:
             return
-        if self.display:
+        if self.display and urgent:
             self.sync()
 
     def refresh_now(self) -> None:
@@ -202,7 +208,10 @@ class HealthPane(SyncedPane):
             # The error column cuts it (80 columns), or the wide view has it off to the right: say it whole here.
             parts.append(f"▸ {selected}: {error}")
         # The last error is a server's words: one terminal-safe line.
-        self.query_one("#health-summary", Static).update(one_line(" · ".join(parts)))
+        summary = one_line(" · ".join(parts))
+        if summary != self._summary:  # an unchanged line costs no redraw
+            self._summary = summary
+            self.query_one("#health-summary", Static).update(summary, layout=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._summarize(self._shown_rows)  # a cursor move changes no row: what sync showed last is current

@@ -1,4 +1,8 @@
-"""Ollama's native API (`/api/*`, NDJSON streams): health, catalog, chat, embeddings, pull, delete, load, unload."""
+"""Ollama's native API (`/api/*`, NDJSON streams): health, catalog, chat, embeddings, pull, delete, load, unload.
+
+Wire shapes follow PROTOCOLS.md §1 (Ollama's docs/api.md and server/routes.go at fb307609): documented, not
+recorded from a running server (../shared/fixtures holds no Ollama transcript). Guesses are marked where made.
+"""
 
 from __future__ import annotations
 
@@ -65,6 +69,10 @@ def _health_status(error: ProviderError) -> HealthStatus:
     return "degraded"
 
 
+VERSION_RECHECK_S = 60.0
+"""How long a health probe trusts the version it last read."""
+
+
 class OllamaAdapter(Adapter):
     """One Ollama server (local, or Ollama Cloud with a bearer key)."""
 
@@ -73,6 +81,9 @@ class OllamaAdapter(Adapter):
     def __init__(self, options: AdapterOptions, client: httpx.AsyncClient) -> None:
         super().__init__(options, client)
         self._details_by_digest: dict[str, ModelDetails] = {}
+        self._version: str | None = None
+        self._version_until = 0.0
+        """The version read last, trusted until this time.monotonic()."""
 
     def _headers(self) -> dict[str, str]:
         headers = dict(self.options.headers)
@@ -108,18 +119,31 @@ class OllamaAdapter(Adapter):
         return f"{method} {self.url(path)} {json.dumps(body)}"
 
     async def health(self) -> Health:
-        """Version and loaded models; never raises: failures become a status with a detail."""
+        """Version and loaded models; never raises: failures become a status with a detail.
+
+        One request per probe while the server stays up: `/api/ps` proves it alive and says what is loaded, and the
+        version, which changes only with an upgrade, is asked again every VERSION_RECHECK_S or after a failure.
+        At 100 providers probed every second that halves the probes' cost (bench/monitor_cpu.py)."""
         started = time.perf_counter()
-        try:
-            version = parse_version(await self._json("GET", "/api/version"), self.name)
-        except ProviderError as exc:
-            latency = (time.perf_counter() - started) * 1000.0
-            return Health(status=_health_status(exc), latency_ms=latency, detail=str(exc))
+        cached = self._version if time.monotonic() < self._version_until else None
+        version = cached
+        if version is None:
+            try:
+                version = parse_version(await self._json("GET", "/api/version"), self.name)
+            except ProviderError as exc:
+                latency = (time.perf_counter() - started) * 1000.0
+                return Health(status=_health_status(exc), latency_ms=latency, detail=str(exc))
+            self._version, self._version_until = version, time.monotonic() + VERSION_RECHECK_S
         latency_ms = (time.perf_counter() - started) * 1000.0
         try:
             running = parse_ps(await self._json("GET", "/api/ps"), self.name)
         except ProviderError as exc:
+            if cached is not None:  # /api/ps was this probe's only call: judge the failure the full way
+                self._version_until = 0.0
+                return await self.health()
             return Health(status="degraded", latency_ms=latency_ms, version=version, detail=f"/api/ps: {exc}")
+        if cached is not None:
+            latency_ms = (time.perf_counter() - started) * 1000.0
         return Health(
             status="up", latency_ms=latency_ms, version=version, models_loaded=tuple(m.name for m in running),
             vram_used_bytes=sum(m.size_vram_bytes or 0 for m in running), detail=f"{len(running)} loaded",
@@ -146,7 +170,8 @@ class OllamaAdapter(Adapter):
 
     def _chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        if request.assistant_prefix:  # Ollama continues a trailing assistant message
+        # Guessed (not in PROTOCOLS.md, not recorded): Ollama continues a trailing assistant message.
+        if request.assistant_prefix:
             messages.append({"role": "assistant", "content": request.assistant_prefix})
         options: dict[str, Any] = {
             name: value
@@ -211,6 +236,7 @@ class OllamaAdapter(Adapter):
                     finished = progress.done
                     yield progress
         except ServerError as exc:
+            # Guessed wording ("pull model manifest: file does not exist"), not in PROTOCOLS.md, not recorded.
             if "file does not exist" in exc.message:  # the registry has no such model or tag
                 raise BadRequestError(f"{model}: not in the registry ({exc.message})", provider=self.name) from exc
             raise

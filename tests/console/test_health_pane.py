@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from console.panes.health import HealthPane, vram_text
-from console.screens.provider_details import ProviderDetailsScreen
+from console.screens.provider_details import ProviderDetailsScreen, details_text
 from providers.base import Health
 from providers.deck import Deck
 from providers.emulators.lab import Lab
+from providers.monitor import HealthEvent
 from tests.console import shell_harness
 from tests.console.shell_harness import PaneHost, wait_until
 
@@ -116,6 +118,16 @@ async def test_enter_opens_the_details_with_raw_health_and_metrics(deck: Deck) -
         await wait_until(pilot, lambda: not isinstance(pilot.app.screen, ProviderDetailsScreen), what="closed")
 
 
+async def test_details_mark_a_tokens_per_s_made_of_counted_tokens(deck: Deck) -> None:
+    # What the deck records for a server that sent no usage (llama-cpp-python): its tokens counted by llmdeck.
+    deck.metrics.record("box-llamacpp", "tiny", ok=True, latency_ms=80.0, ttft_ms=10.0, completion_tokens=14,
+                        tokens_estimated=True)
+    deck.metrics.record("box-vllm", "llama", ok=True, latency_ms=80.0, ttft_ms=10.0, completion_tokens=14)
+    assert "; ~200 tok/s;" in details_text(deck, "box-llamacpp", [])
+    reported = details_text(deck, "box-vllm", [])
+    assert "; 200 tok/s;" in reported and "~" not in reported
+
+
 async def test_filter_narrows_and_bang_inverts(deck: Deck) -> None:
     pane = HealthPane(deck)
     async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
@@ -133,3 +145,22 @@ def test_vram_column_uses_what_each_backend_reports() -> None:
     assert vram_text(Health("up", metrics={"kv_cache_usage": 0.42})) == "KV 42%"
     assert vram_text(Health("up", metrics={"slots_busy": 1, "slots_total": 4})) == "slots 1/4"
     assert vram_text(Health("up")) == "—"
+
+
+async def test_a_status_change_is_drawn_at_once_and_a_latency_change_on_the_next_tick(deck: Deck) -> None:
+    pane = HealthPane(deck)
+    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1), what="box-vllm up")
+        before = deck.monitor.snapshots["box-vllm"]
+        # No await between the event and the look: only what deck_event itself drew can be on screen.
+        slower = replace(before, latency_ms=98_765.0)
+        deck.monitor.snapshots["box-vllm"] = slower
+        pane.deck_event(HealthEvent("box-vllm", slower, before, changed=False, at=0.0))
+        assert "98765" not in _cell(pane, "box-vllm", 2)
+        degraded = replace(before, status="degraded", detail="queue full")
+        deck.monitor.snapshots["box-vllm"] = degraded
+        pane.deck_event(HealthEvent("box-vllm", degraded, slower, changed=True, at=0.0))
+        assert "degraded" in _cell(pane, "box-vllm", 1)
+        deck.monitor.snapshots["box-vllm"] = slower
+        await wait_until(pilot, lambda: "98765" in _cell(pane, "box-vllm", 2) or "up" in _cell(pane, "box-vllm", 1),
+                         what="the tick draws what the probes left")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import socket
+
+import pytest
 
 from providers.adapters import build_adapter
 from providers.base import AdapterOptions
 from providers.http import make_client
-from providers.monitor import HealthEvent, HealthMonitor, MonitorPolicy
+from providers.monitor import HealthEvent, HealthMonitor, MonitorPolicy, on_grid
 from tests.conftest import EmulatorFactory
 from tests.waiting import bounded, wait_for_condition
 
@@ -82,3 +85,17 @@ async def test_probe_now_wakes_a_sleeping_poller(emulator: EmulatorFactory) -> N
     finally:
         await monitor.stop()
         await client.aclose()
+
+
+@pytest.mark.parametrize("grid", [0.25, 0.1, 0.5])
+def test_probe_deadlines_snap_to_a_shared_grid_without_drifting(grid: float) -> None:
+    rng = random.Random(7)
+    deadlines = [rng.uniform(1000.0, 1010.0) for _ in range(2000)]
+    snapped = [on_grid(deadline, grid) for deadline in deadlines]
+    # every wake-up lands on the grid, so probes due within one grid step share it ...
+    assert all(abs(value / grid - round(value / grid)) < 1e-6 for value in snapped)
+    assert len(set(snapped)) <= 10 / grid + 2
+    # ... each moves by at most half a step, and on average not at all
+    assert all(abs(value - deadline) <= grid / 2 + 1e-9 for value, deadline in zip(snapped, deadlines, strict=True))
+    assert abs(sum(s - d for s, d in zip(snapped, deadlines, strict=True)) / len(deadlines)) < grid / 10
+    assert on_grid(1003.3, 0.0) == 1003.3

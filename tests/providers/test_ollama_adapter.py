@@ -37,6 +37,7 @@ from providers.errors import (
 )
 from providers.http import make_client
 from tests.emulator_control import ollama_state, pulls_held
+from tests.hostile.hostile_server import canned, hostile_server, http_reply
 from tests.waiting import bounded, wait_for_condition
 
 HELLO = ChatRequest(model="llama3.2:1b", messages=(Message("user", "Say hello to the lab."),))
@@ -388,3 +389,20 @@ async def test_a_pull_of_a_name_the_registry_lacks_is_a_bad_request(replayer: Em
                                                                     client: httpx.AsyncClient) -> None:
     with pytest.raises(BadRequestError, match="not in the registry"):
         _ = [p async for p in replaying(replayer, client, "pull-unknown").pull("nope:1b")]
+
+
+async def test_a_probe_of_a_server_that_stays_up_is_one_request_and_a_failure_is_judged_afresh(
+        client: httpx.AsyncClient) -> None:
+    routes = {"/api/version": canned(http_reply(b'{"version": "0.12.6"}')),
+              "/api/ps": canned(http_reply(b'{"models": []}'))}
+    with hostile_server(routes) as server:
+        adapter = OllamaAdapter(AdapterOptions(name="o", base_url=server.url, kind="ollama"), client)
+        first, second = await adapter.health(), await adapter.health()
+        assert (first.status, second.status, second.version) == ("up", "up", "0.12.6")
+        assert [r.path for r in server.seen] == ["/api/version", "/api/ps", "/api/ps"]
+        routes["/api/ps"] = canned(http_reply(b'{"error": "busy"}', status=500))
+        routes["/api/version"] = canned(http_reply(b'{"error": "unauthorized"}', status=401))
+        third = await adapter.health()
+    # The cached version skipped the liveness call: the failure is judged the full way, as on a first probe.
+    assert third.status == "unauthorized"
+    assert [r.path for r in server.seen][3:] == ["/api/ps", "/api/version"]
