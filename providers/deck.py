@@ -31,7 +31,7 @@ from providers.base import (
 )
 from providers.chat_run import ChatRun, request_status
 from providers.deck_signals import Budget, DeckSignals, SpendBook
-from providers.errors import AuthFailedError, ProviderError, UnsupportedError
+from providers.errors import AuthFailedError, ProviderError, UnknownProviderError, UnsupportedError
 from providers.http import make_client
 from providers.image_store import SavedImage, save_image
 from providers.ledger import Ledger, LedgerError
@@ -237,12 +237,15 @@ class Deck:
         for listener in list(self._listeners):
             listener(event)
 
+    def _unknown(self, provider: str) -> UnknownProviderError:
+        return UnknownProviderError(f"unknown provider {provider!r}; configured: {', '.join(sorted(self.providers))}")
+
     def adapter(self, provider: str) -> Adapter:
         adapter = self.adapters.get(provider)
         if adapter is None:
             if provider in self.providers:
                 raise UnsupportedError(f"no adapter for kind {self.providers[provider].kind} yet", provider=provider)
-            raise KeyError(f"unknown provider {provider!r}; configured: {', '.join(sorted(self.providers))}")
+            raise self._unknown(provider)
         return adapter
 
     # --- chat ---------------------------------------------------------------------------------------------
@@ -392,7 +395,7 @@ class Deck:
     def restart_plan(self, provider: str) -> RestartPlan:
         config = self.providers.get(provider)
         if config is None:
-            raise KeyError(f"unknown provider {provider!r}")
+            raise self._unknown(provider)
         return RestartPlan(provider, config.restart)
 
     async def restart(self, provider: str) -> RestartOutcome:

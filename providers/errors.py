@@ -198,3 +198,7 @@ ERROR_CLASSES: tuple[type[ProviderError], ...] = (
     QuotaExhaustedError, ContextTooLongError, BadRequestError, ContentFilteredError, StreamBrokenError,
     ProtocolError, UnsupportedError,
 )
+
+
+class UnknownProviderError(LookupError):
+    """A provider name that is not in the config: the caller's mistake, not a provider's failure."""

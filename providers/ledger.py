@@ -46,6 +46,10 @@ def _json(value: JsonObject | None) -> str:
     return json.dumps(dict(value or {}), sort_keys=True, default=str)
 
 
+
+class UnknownSessionError(LookupError):
+    """A chat session id that is not (or no longer) in the ledger."""
+
 class Ledger:
     """SQLite in WAL mode (see ledger_schema.connect for the durability choice). Every write is one
     transaction committed before the call returns. Safe from any thread, one at a time: a lock serialises
@@ -189,19 +193,19 @@ class Ledger:
             return int(cursor.lastrowid or 0)
 
     def rename_session(self, session_id: int, title: str) -> None:
-        """KeyError when there is no such session."""
+        """UnknownSessionError when there is no such session."""
         with self._write() as db:
             if db.execute("UPDATE sessions SET title = ?, updated = ? WHERE id = ?",
                           (title, self._now(), session_id)).rowcount == 0:
-                raise KeyError(session_id)
+                raise UnknownSessionError(f"no chat session {session_id}")
 
     def update_session(self, session_id: int, *, target: str | None, system_prompt: str | None,
                        params: JsonObject | None = None) -> None:
-        """Set what the session talks to and how. KeyError when there is no such session."""
+        """Set what the session talks to and how. UnknownSessionError when there is no such session."""
         with self._write() as db:
             if db.execute("UPDATE sessions SET target = ?, system_prompt = ?, params = ?, updated = ? WHERE id = ?",
                           (target, system_prompt, _json(params), self._now(), session_id)).rowcount == 0:
-                raise KeyError(session_id)
+                raise UnknownSessionError(f"no chat session {session_id}")
 
     def delete_session(self, session_id: int) -> None:
         """Delete a session and all its messages (ON DELETE CASCADE) in one transaction."""
@@ -209,10 +213,10 @@ class Ledger:
             db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
     def session(self, session_id: int) -> SessionRecord:
-        """KeyError when there is no such session."""
+        """UnknownSessionError when there is no such session."""
         rows = self._read(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
         if not rows:
-            raise KeyError(session_id)
+            raise UnknownSessionError(f"no chat session {session_id}")
         return session_record(rows[0])
 
     def list_sessions(self, limit: int | None = None) -> list[SessionRecord]:
@@ -242,7 +246,7 @@ class Ledger:
                         status: MessageStatus, served_by: str | None, meta: JsonObject | None) -> int:
         now = self._now()
         if db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id)).rowcount == 0:
-            raise KeyError(session_id)
+            raise UnknownSessionError(f"no chat session {session_id}")
         cursor = db.execute("INSERT INTO messages (session_id, role, content, created, status, served_by, meta)"
                             " VALUES (?,?,?,?,?,?,?)", (session_id, role, content, now, status, served_by, _json(meta)))
         return int(cursor.lastrowid or 0)

@@ -42,3 +42,27 @@ def test_imports_flow_console_to_providers_to_config_only() -> None:
         assert not _imports(path) & {"console", "textual", "rich"}, path
     for path in (ROOT / "config").rglob("*.py"):
         assert not _imports(path) & {"console", "providers", "textual", "rich"}, path
+
+
+def _module_imports(path: Path) -> set[str]:
+    """Full dotted names of what `path` imports (absolute imports only: the project uses no relative ones)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_production_code_never_imports_the_emulators() -> None:
+    # Only what starts emulators on purpose may: the demo and `llmdeck emulate`.
+    starters = {ROOT / "console" / "demo.py", ROOT / "console" / "commands" / "emulate.py"}
+    emulators = ROOT / "providers" / "emulators"
+    for package in ("providers", "console", "config"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path in starters or emulators in path.parents:
+                continue
+            reached = {name for name in _module_imports(path) if name.startswith("providers.emulators")}
+            assert not reached, f"{path.relative_to(ROOT)} imports {sorted(reached)}"

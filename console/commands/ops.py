@@ -18,7 +18,7 @@ from console.commands.chat_stop import ChatStop, keep_turn
 from console.commands.session import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, fail, open_deck
 from providers.base import ChatRequest, ImageProgress, ImageRequest, Message
 from providers.deck import Deck
-from providers.errors import ProviderError, StreamBrokenError
+from providers.errors import ProviderError, StreamBrokenError, UnknownProviderError
 from providers.router import RouteFailedError, UnknownTargetError
 from providers.safe_text import TerminalSafeStream, one_line, terminal_safe
 
@@ -36,8 +36,8 @@ def _run(args: argparse.Namespace, operation: Operation) -> int:
         return fail(str(exc), exc.code)
     except UnknownTargetError as exc:
         return fail(str(exc), EXIT_USAGE)
-    except KeyError as exc:
-        return fail(str(exc.args[0]) if exc.args else str(exc), EXIT_USAGE)
+    except UnknownProviderError as exc:
+        return fail(str(exc), EXIT_USAGE)
     except ProviderError as exc:
         return fail(str(exc), EXIT_FAILED)
 

@@ -22,7 +22,7 @@ from console.widgets.stream_batcher import StreamBatcher
 from providers.base import ChatRequest, Message
 from providers.deck import CatalogChanged, ChatRun, Deck, DeckEvent
 from providers.errors import ProviderError, StreamBrokenError
-from providers.ledger import LedgerError, SessionRecord
+from providers.ledger import LedgerError, SessionRecord, UnknownSessionError
 from providers.safe_text import TerminalSafeStream, one_line
 
 REPLY_GROUP = "chat-reply"
@@ -249,7 +249,7 @@ class ChatPane(ChatSessionPane):
         try:
             session = await self._ensure_session(prompt)
             await self.book.add_turn(session.id, prompt, text, summary)
-        except (LedgerUnavailableError, LedgerError, KeyError) as exc:
+        except (LedgerUnavailableError, LedgerError, UnknownSessionError) as exc:
             return str(exc)
         return None
 

@@ -16,7 +16,7 @@ from console.screens.sessions import SessionAction, SessionsDialog
 from console.widgets.chat_log import ChatLog, TranscriptEntry
 from providers.base import Message
 from providers.deck import Deck
-from providers.ledger import SessionRecord
+from providers.ledger import SessionRecord, UnknownSessionError
 from providers.safe_text import one_line
 
 SESSION_GROUP = "chat-session"
@@ -87,7 +87,7 @@ class ChatSessionPane(DeckPane):
         if sessions:
             try:
                 await self.switch_to(sessions[0].id)
-            except KeyError:  # deleted between the two reads
+            except UnknownSessionError:  # deleted between the two reads
                 await self.switch_to(None)
         else:
             await self.query_one(ChatLog).show_transcript([], EMPTY_HINT)
@@ -148,7 +148,7 @@ class ChatSessionPane(DeckPane):
             return
         try:
             await self.apply_session_action(action, sessions)
-        except KeyError:  # deleted meanwhile (another console on the same ledger)
+        except UnknownSessionError:  # deleted meanwhile (another console on the same ledger)
             self.notify("That session no longer exists.", severity="warning")
             await self.switch_to(None)
         except LedgerUnavailableError as exc:
@@ -194,7 +194,7 @@ class ChatSessionPane(DeckPane):
             return
         try:
             path = await self.book.export(self.session.id)
-        except (LedgerUnavailableError, KeyError, OSError) as exc:
+        except (LedgerUnavailableError, UnknownSessionError, OSError) as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return
         self.last_export = str(path)

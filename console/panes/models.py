@@ -18,7 +18,7 @@ from console.screens.model_details import ModelDetailsScreen
 from console.screens.pull_dialog import PullChoice, PullDialog
 from console.screens.pull_queue import PullQueue
 from providers.deck import CatalogChanged, Deck, DeckEvent
-from providers.errors import ProviderError
+from providers.errors import ProviderError, UnknownProviderError
 from providers.restart import RestartOutcome
 from providers.safe_text import one_line
 
@@ -121,7 +121,7 @@ class ModelsPane(DeckPane):
         """Fetch the catalog (one provider, or all) and put its rows in place."""
         try:
             catalog = await self.deck.catalog(provider)
-        except (ProviderError, KeyError) as exc:
+        except (ProviderError, UnknownProviderError) as exc:
             self._say(str(exc), title="Catalog", severity="error")
             return
         names = [provider] if provider else list(self.deck.adapters)
@@ -174,7 +174,7 @@ class ModelsPane(DeckPane):
         """Whether the provider's adapter can do it; if not, say why the key did nothing."""
         try:
             able = bool(getattr(self.deck.adapter(provider).capabilities, capability))
-        except (ProviderError, KeyError) as exc:
+        except (ProviderError, UnknownProviderError) as exc:
             self._say(str(exc), severity="warning")
             return False
         if not able:
@@ -288,7 +288,7 @@ class ModelsPane(DeckPane):
                  "switch": self.deck.switch_checkpoint}
         try:
             await calls[operation](row.provider, row.name)
-        except (ProviderError, KeyError) as exc:
+        except (ProviderError, UnknownProviderError) as exc:
             self._say(str(exc), title=f"{operation} failed", severity="error")
             return
         if operation == "delete":

@@ -13,7 +13,7 @@ from textual.widgets import Label, Static
 
 from console.panes.models_table import human_bytes, human_context
 from providers.deck import Deck
-from providers.errors import ProviderError
+from providers.errors import ProviderError, UnknownProviderError
 from providers.model_details import ModelSheet
 from providers.safe_text import one_line, terminal_safe
 
@@ -116,7 +116,7 @@ class ModelDetailsScreen(ModalScreen[None]):
         body = self.query_one("#details-body", VerticalScroll)
         try:
             sheet = await self.deck.model_details(self.provider, self.model)
-        except (ProviderError, KeyError) as exc:
+        except (ProviderError, UnknownProviderError) as exc:
             body.loading = False
             await body.mount(Static(terminal_safe(f"Could not read the details: {exc}"), markup=False))
             return

@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from providers.base import PullProgress, closing_stream
 from providers.deck import Deck
-from providers.errors import ProviderError
+from providers.errors import ProviderError, UnknownProviderError
 from providers.safe_text import one_line
 
 PULL_WORKERS = "pulls"
@@ -159,7 +159,7 @@ class PullQueue(Vertical):
         except asyncio.CancelledError:
             self._finish(job, "cancelled", "cancelled")
             raise
-        except (ProviderError, KeyError) as exc:
+        except (ProviderError, UnknownProviderError) as exc:
             self._finish(job, "failed", str(exc))
             return
         self._finish(job, "done", "done")

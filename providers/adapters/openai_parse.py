@@ -16,9 +16,9 @@ from typing import Any
 
 from providers.adapters.openai_flavours import Flavour
 from providers.base import ChatChunk, ChatRequest, ChatResult, ModelInfo, ModelKind, ServerTimings, Usage
-from providers.emulators.png import png_size
 from providers.errors import ProtocolError, ProviderError
 from providers.http import SSEEvent, error_from_status
+from providers.png_bounds import check_png
 from providers.reply_numbers import token_count, usd_per_token
 
 DONE = "[DONE]"
@@ -353,10 +353,8 @@ def image_from(obj: Any, provider: str | None) -> tuple[bytes, int, int, dict[st
         png = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise ProtocolError("image is not valid base64", provider=provider) from None
-    size = png_size(png)
-    if size is None:
-        raise ProtocolError("image is not a PNG", provider=provider)
+    width, height = check_png(png, provider)  # also refuses a decompression bomb before anything keeps it
     info: dict[str, object] = {}
     if revised := as_str(first.get("revised_prompt")):
         info["revised_prompt"] = revised
-    return png, size[0], size[1], info
+    return png, width, height, info

@@ -96,6 +96,16 @@ def test_unknown_target_is_a_usage_error(config_file: Path) -> None:
     assert "unknown target 'nowhere'" in result.stderr
 
 
+@pytest.mark.parametrize("args", [("unload", "nosuch", "m"), ("delete", "nosuch", "m", "--yes"),
+                                  ("restart", "nosuch", "--yes"), ("models", "--provider", "nosuch")])
+def test_an_unknown_provider_is_a_usage_error_naming_the_configured_ones(config_file: Path,
+                                                                         args: tuple[str, ...]) -> None:
+    result = run(config_file, *args)
+    assert result.returncode == 2, result.stderr
+    assert "unknown provider 'nosuch'; configured: " in result.stderr and "local-ollama" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_route_explain_shows_skipped_down_hops(lab: Lab, config_file: Path) -> None:
     lab.set_faults("box-vllm", "refuse")
     result = run(config_file, "route", "explain", "chat", "--json")

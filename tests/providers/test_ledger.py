@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.ledger import Ledger, LedgerError
+from providers.ledger import Ledger, LedgerError, UnknownSessionError
 from providers.ledger_schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -98,9 +98,9 @@ def test_sessions_crud(ledger: Ledger) -> None:
     listed = {s.id: s for s in ledger.list_sessions()}
     assert listed[first].title == "Renamed"
     assert (listed[second].target, listed[second].params) == ("box2-vllm/llama", {"max_tokens": 64})
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownSessionError):
         ledger.rename_session(999, "nobody")
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownSessionError):
         ledger.session(999)
 
 
@@ -144,7 +144,7 @@ def test_a_turn_writes_question_and_answer_together(ledger: Ledger) -> None:
 
 
 def test_a_turn_for_a_missing_session_writes_nothing(ledger: Ledger) -> None:
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownSessionError):
         ledger.add_turn(12345, "q", "a")
     assert ledger._read("SELECT COUNT(*) FROM messages")[0][0] == 0
 
