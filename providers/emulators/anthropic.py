@@ -3,7 +3,8 @@
 It plays api.anthropic.com as its SDK and docs describe it (PROTOCOLS.md §3); that API has no recorded transcript.
 llama-server's recorded /v1/messages (../shared/fixtures/llamacpp_anthropic_messages*) has the same events and
 fields, but sends no `ping`, no cache_creation_input_tokens, output_tokens 0 in message_start and ids `chatcmpl-…`:
-its own choices, not Anthropic's, so they are not copied here.
+its own choices, not Anthropic's. The llama.cpp emulator (openai_messages) builds its replies with the message and
+event helpers here, passing its own usage and no ping.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from starlette.routing import Route
 from providers.emulators.faults import FaultPlan, RequestFaults, control_faults
 from providers.emulators.text import Pace, count_tokens, fake_tokens
 
+MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+MALFORMED_EVENT = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{\n\n'
+"""What a `malformed` fault sends in place of an event."""
 ANSWER_TOKENS = 16
 """Tokens in an answer when max_tokens allows; fewer ends with stop_reason max_tokens."""
 
@@ -55,7 +59,7 @@ def _request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
-def _sse(event: str, payload: dict[str, Any]) -> bytes:
+def sse_event(event: str, payload: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
@@ -133,7 +137,7 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
         model = next((m for m in MODELS if m["id"] == body["model"]), None)
         if model is None:
             return error_response(404, f"model: {body['model']}")
-        prompt = _prompt_text(body)
+        prompt = prompt_text(body)
         n_prompt = count_tokens(prompt)
         if faults.has("context") or n_prompt > model["max_input_tokens"]:
             n_prompt = max(n_prompt, model["max_input_tokens"] + 1)
@@ -144,14 +148,13 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
         message_id = "msg_" + secrets.token_hex(12)
         headers = {"request-id": _request_id(), **_rate_limit_headers()}
         if body.get("stream"):
-            events = _events(message_id, body["model"], n_prompt, tokens, stop_reason, pace)
-            terminator = [_sse("message_stop", {"type": "message_stop"})]
-            malformed = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{\n\n'
-            stream = faults.shape_stream(events, terminator, malformed)
+            events = message_events(message_id, body["model"], _usage(n_prompt, 1), _paced(pace, tokens), stop_reason,
+                                    ping=True)
+            stream = faults.shape_stream(events, [MESSAGE_STOP], MALFORMED_EVENT)
             return StreamingResponse(stream, media_type="text/event-stream; charset=utf-8",
                                      headers={**headers, "cache-control": "no-cache"})
-        message = _message(message_id, body["model"], [{"type": "text", "text": "".join(tokens)}], stop_reason,
-                           n_prompt, len(tokens))
+        message = message_body(message_id, body["model"], [{"type": "text", "text": "".join(tokens)}], stop_reason,
+                               _usage(n_prompt, len(tokens)))
         return _json(message, faults, headers)
 
     async def faults_route(request: Request) -> Response:
@@ -184,7 +187,7 @@ def _validate(body: Any) -> str | None:
     return None
 
 
-def _prompt_text(body: dict[str, Any]) -> str:
+def prompt_text(body: dict[str, Any]) -> str:
     """Every piece of text the request carries, for token counting and seeding the fake answer."""
     parts: list[str] = []
     for item in [{"content": body.get("system", "")}, *body["messages"]]:
@@ -196,35 +199,47 @@ def _prompt_text(body: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _message(message_id: str, model: str, content: list[dict[str, Any]], stop_reason: str | None,
-             input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
+    return {"input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+            "output_tokens": output_tokens}
+
+
+def message_body(message_id: str, model: str, content: list[dict[str, Any]], stop_reason: str | None,
+                 usage: dict[str, int]) -> dict[str, Any]:
+    """A Messages API `message` object; `usage` is the server's own (its keys differ between servers)."""
     return {
         "id": message_id, "type": "message", "role": "assistant", "model": model, "content": content,
-        "stop_reason": stop_reason, "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                  "output_tokens": output_tokens},
+        "stop_reason": stop_reason, "stop_sequence": None, "usage": usage,
     }
 
 
-async def _events(message_id: str, model: str, n_prompt: int, tokens: list[str], stop_reason: str,
-                  pace: Pace) -> AsyncIterator[bytes]:
-    """The event sequence of a streamed message, one network write per yield (message_stop is the terminator)."""
+async def _paced(pace: Pace, tokens: list[str]) -> AsyncIterator[str]:
+    async for _, token in pace.paced(tokens):
+        yield token
+
+
+async def message_events(message_id: str, model: str, start_usage: dict[str, int], tokens: AsyncIterator[str],
+                         stop_reason: str, *, ping: bool) -> AsyncIterator[bytes]:
+    """The event sequence of a streamed message, one network write per yield (MESSAGE_STOP is the terminator the
+    caller adds); `start_usage` goes into message_start, `ping` is Anthropic's and not llama-server's."""
     # The opening events go out in one write, so that text is among the first chunks a mid-stream fault lets by.
     yield (
-        _sse("message_start", {"type": "message_start",
-                               "message": _message(message_id, model, [], None, n_prompt, 1)})
-        + _sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                       "content_block": {"type": "text", "text": ""}})
-        + _sse("ping", {"type": "ping"})
+        sse_event("message_start", {"type": "message_start",
+                                    "message": message_body(message_id, model, [], None, start_usage)})
+        + sse_event("content_block_start", {"type": "content_block_start", "index": 0,
+                                            "content_block": {"type": "text", "text": ""}})
+        + (sse_event("ping", {"type": "ping"}) if ping else b"")
     )
-    async for _, token in pace.paced(tokens):
-        yield _sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                           "delta": {"type": "text_delta", "text": token}})
+    sent = 0
+    async for token in tokens:
+        sent += 1
+        yield sse_event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                "delta": {"type": "text_delta", "text": token}})
     yield (
-        _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-        + _sse("message_delta", {"type": "message_delta",
-                                 "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                 "usage": {"output_tokens": len(tokens)}})
+        sse_event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        + sse_event("message_delta", {"type": "message_delta",
+                                      "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                                      "usage": {"output_tokens": sent}})
     )
 
 

@@ -1,5 +1,6 @@
 """An OpenAI-compatible emulator in several flavours (openai, vllm, llamacpp, llama_cpp_python): models, chat
-(SSE and not), embeddings, images, each flavour's own error shapes, plus the extras from openai_extras."""
+(SSE and not), embeddings, images, each flavour's own error shapes, plus the extras from openai_extras and, for
+llama.cpp, the Anthropic Messages route from openai_messages."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from providers.emulators.faults import FaultPlan, RequestFaults, control_faults
-from providers.emulators.openai_extras import FaultedHandler, Handler, extra_routes
+from providers.emulators.openai_extras import FaultedHandler, Handler, extra_routes, generation_params
+from providers.emulators.openai_messages import messages_handler
 from providers.emulators.openai_state import (
+    InFlight,
     ModelSpec,
     ServerState,
     context_error,
@@ -72,6 +75,13 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
     llama_cpp_python (llama-cpp-python's server, whose streams never carry usage)."""
     state = new_state(flavour)
 
+    def answer(prompt: str, max_tokens: int | None) -> tuple[list[str], str]:
+        """The answer's tokens and finish reason ("length" when max_tokens cut it short)."""
+        wanted = _answer_length(prompt, seed)
+        n_out = min(wanted, max_tokens) if max_tokens else wanted
+        finish = "length" if max_tokens is not None and max_tokens < wanted else "stop"
+        return fake_tokens(prompt, seed, n_out), finish
+
     def faulted(handler: FaultedHandler) -> Handler:
         """Apply delay / stall_first and status faults, then hand the request and its faults to `handler`."""
         async def run(request: Request) -> Response:
@@ -111,17 +121,15 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
         max_tokens = limit if limit > 0 else None
         if faults.has("context") or state.over_context(model, n_prompt, max_tokens):
             return context_error(state.flavour, model, max(n_prompt, model.context + 1), max_tokens)
-        wanted = _answer_length(prompt, seed)
-        n_out = min(wanted, max_tokens) if max_tokens else wanted
-        finish = "length" if max_tokens is not None and max_tokens < wanted else "stop"
-        tokens = fake_tokens(prompt, seed, n_out)
+        tokens, finish = answer(prompt, max_tokens)
+        params = generation_params(body, max_tokens) if state.flavour.startswith("llamacpp") else None
         if body.get("stream"):
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-            events = _chat_events(state, model, pace, tokens, finish, n_prompt, include_usage)
+            events = _chat_events(state, model, pace, tokens, finish, (n_prompt, params), include_usage)
             return StreamingResponse(faults.shape_stream(events, [DONE], MALFORMED_CHUNK),
                                      media_type="text/event-stream", headers={"cache-control": "no-cache"})
-        return _reply(await _completion(state, model, pace, tokens, finish, n_prompt), faults)
+        return _reply(await _completion(state, model, pace, tokens, finish, n_prompt, params), faults)
 
     async def embeddings(request: Request, faults: RequestFaults) -> Response:
         body = await read_body(request)
@@ -189,6 +197,8 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
     ]
     if state.flavour == "openai":
         routes.append(Route("/v1/images/generations", faulted(images), methods=["POST"]))
+    if state.flavour.startswith("llamacpp"):  # llama-server also speaks Anthropic's Messages API
+        routes.append(Route("/v1/messages", faulted(messages_handler(state, pace, answer)), methods=["POST"]))
     routes.extend(extra_routes(state, faulted, models_route))
     app = Starlette(routes=routes)
     app.state.openai = state  # for tests that read its counters
@@ -205,14 +215,26 @@ def _chunk(state: ServerState, model: ModelSpec, request_id: str, choices: list[
     return chunk
 
 
-def _choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+def _choice(state: ServerState, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    if state.flavour.startswith("llamacpp"):  # llama-server sends no logprobs key unless asked (recorded)
+        del choice["logprobs"]
+    return choice
+
+
+def _usage(state: ServerState, request: InFlight) -> dict[str, Any]:
+    usage: dict[str, Any] = request.usage()
+    if state.flavour.startswith("llamacpp"):  # no prompt cache here: nothing is ever reused
+        usage["prompt_tokens_details"] = {"cached_tokens": 0}
+    return usage
 
 
 async def _chat_events(state: ServerState, model: ModelSpec, pace: Pace, tokens: list[str], finish: str,
-                       n_prompt: int, include_usage: bool) -> AsyncIterator[bytes]:
-    """The chunks of a streamed answer, one write each ([DONE] is added by shape_stream as the terminator)."""
-    request = state.begin(n_prompt)
+                       task: tuple[int, dict[str, Any] | None], include_usage: bool) -> AsyncIterator[bytes]:
+    """The chunks of a streamed answer, one write each ([DONE] is added by shape_stream as the terminator);
+    `task` is the prompt's token count and llama.cpp's task params."""
+    # Begun here, not by the caller: a stream that is never iterated must not leave a request in flight.
+    request = state.begin(*task)
     # Ending every chunk with "usage": null is what OpenAI does when the final usage chunk is coming.
     usage_null = {"usage": None} if include_usage and state.flavour == "openai" else {}
     # llama-cpp-python 0.3.36 ignores stream_options: no usage chunk, ever (its recorded stream).
@@ -222,32 +244,34 @@ async def _chat_events(state: ServerState, model: ModelSpec, pace: Pace, tokens:
         role: dict[str, Any] = {"role": "assistant"}
         if state.flavour != "llama_cpp_python":  # whose first delta is the role alone
             role["content"] = first_content
-        yield _sse(_chunk(state, model, request.id, [_choice(role)], **usage_null))
+        yield _sse(_chunk(state, model, request.id, [_choice(state, role)], **usage_null))
         async for _, token in pace.paced(tokens):
             request.emitted()
-            yield _sse(_chunk(state, model, request.id, [_choice({"content": token})], **usage_null))
+            yield _sse(_chunk(state, model, request.id, [_choice(state, {"content": token})], **usage_null))
         timings = {"timings": request.timings()} if state.flavour.startswith("llamacpp") else {}
         final_extra = {**usage_null, **({} if include_usage else timings)}
-        yield _sse(_chunk(state, model, request.id, [_choice({}, finish)], **final_extra))
+        yield _sse(_chunk(state, model, request.id, [_choice(state, {}, finish)], **final_extra))
         if include_usage:
-            yield _sse(_chunk(state, model, request.id, [], usage=request.usage(), **timings))
+            yield _sse(_chunk(state, model, request.id, [], usage=_usage(state, request), **timings))
     finally:
         state.end(request)
 
 
 async def _completion(state: ServerState, model: ModelSpec, pace: Pace, tokens: list[str], finish: str,
-                      n_prompt: int) -> dict[str, Any]:
-    request = state.begin(n_prompt)
+                      n_prompt: int, params: dict[str, Any] | None) -> dict[str, Any]:
+    request = state.begin(n_prompt, params)
     try:
         async for _ in pace.paced(tokens):
             request.emitted()
     finally:
         state.end(request)
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": "".join(tokens)},
+                              "logprobs": None, "finish_reason": finish}
+    if state.flavour.startswith("llamacpp"):
+        del choice["logprobs"]
     reply: dict[str, Any] = {
         "id": request.id, "object": "chat.completion", "created": state.created, "model": model.id,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(tokens)},
-                     "logprobs": None, "finish_reason": finish}],
-        "usage": request.usage(),
+        "choices": [choice], "usage": _usage(state, request),
     }
     if state.flavour.startswith("llamacpp"):
         reply["system_fingerprint"] = state.fingerprint

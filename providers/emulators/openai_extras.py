@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,55 +69,113 @@ def vllm_metrics(state: ServerState) -> str:
 
 
 def llamacpp_metrics(state: ServerState) -> str:
-    """llama-server's --metrics exposition (the names of the recorded fixture)."""
+    """llama-server's --metrics exposition: the names, order and HELP texts of the recorded fixture. The emulator
+    keeps no prompt cache and does no speculative decoding, so those counters stay 0."""
     running, waiting = state.busy()
     lines: list[str] = []
     prompt_rate = state.prompt_tokens_total / state.prompt_seconds_total if state.prompt_seconds_total else 0.0
     gen_rate = state.generation_tokens_total / state.generation_seconds_total if state.generation_seconds_total else 0.0
     for name, kind, help_text, value in (
-        ("llamacpp:prompt_tokens_total", "counter", "Number of prompt tokens processed.", state.prompt_tokens_total),
-        ("llamacpp:prompt_seconds_total", "counter", "Total time spent processing prompts", state.prompt_seconds_total),
-        ("llamacpp:tokens_predicted_total", "counter", "Number of generation tokens processed.",
-         state.generation_tokens_total),
-        ("llamacpp:tokens_predicted_seconds_total", "counter", "Total time spent generating tokens",
+        ("prompt_tokens_total", "counter", "Number of prompt tokens processed, excluding cached tokens",
+         state.prompt_tokens_total),
+        ("prompt_tokens_cached_total", "counter", "Number of prompt tokens reused from the cache", 0),
+        ("prompt_seconds_total", "counter", "Total time spent processing prompts", state.prompt_seconds_total),
+        ("tokens_predicted_total", "counter", "Number of generation tokens processed", state.generation_tokens_total),
+        ("tokens_predicted_seconds_total", "counter", "Total time spent generating tokens",
          state.generation_seconds_total),
-        ("llamacpp:n_decode_total", "counter", "Total number of llama_decode() calls", state.generation_tokens_total),
-        ("llamacpp:prompt_tokens_seconds", "gauge", "Average prompt throughput in tokens/s", prompt_rate),
-        ("llamacpp:predicted_tokens_seconds", "gauge", "Average generation throughput in tokens/s", gen_rate),
-        ("llamacpp:requests_processing", "gauge", "Number of requests processing", running),
-        ("llamacpp:requests_deferred", "gauge", "Number of requests deferred", waiting),
+        ("n_decode_total", "counter",
+         "Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding",
+         state.n_decode_total),
+        ("n_tokens_max", "counter", "Largest observed sequence length (prompt + generation)", state.n_tokens_max),
+        ("spec_decode_num_draft_tokens_total", "counter", "Speculative: Total draft tokens generated", 0),
+        ("spec_decode_num_accepted_tokens_total", "counter",
+         "Speculative: Total draft tokens accepted by the target model", 0),
+        ("spec_decode_num_drafts_total", "counter", "Speculative: Total speculative decoding verification steps", 0),
+        ("prompt_tokens_seconds", "gauge", "Average prompt throughput in tokens/s", prompt_rate),
+        ("predicted_tokens_seconds", "gauge", "Average generation throughput in tokens/s", gen_rate),
+        ("requests_processing", "gauge", "Number of requests processing", running),
+        ("requests_deferred", "gauge", "Number of requests deferred", waiting),
+        ("n_busy_slots_per_decode", "gauge", "Average number of busy slots per llama_decode() call",
+         state.n_busy_slots_total / max(1, state.n_decode_total)),
     ):
-        _metric(lines, name, kind, help_text, [("", float(value))])
+        _metric(lines, f"llamacpp:{name}", kind, help_text, [("", float(value))])
     return "\n".join(lines) + "\n"
+
+
+# llama-server's default sampling settings, as /props recorded them (its floats are float32s printed as doubles).
+_SAMPLERS = ["penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature"]
+_DEFAULT_PARAMS: dict[str, Any] = {
+    "seed": 4294967295, "temperature": 0.8, "dynatemp_range": 0.0, "dynatemp_exponent": 1.0, "top_k": 40,
+    "top_p": 0.95, "min_p": 0.05, "top_n_sigma": -1.0, "xtc_probability": 0.0, "xtc_threshold": 0.1,
+    "typical_p": 1.0, "repeat_last_n": 64, "repeat_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0,
+    "dry_multiplier": 0.0, "dry_base": 1.75, "dry_allowed_length": 2, "dry_penalty_last_n": 64, "mirostat": 0,
+    "mirostat_tau": 5.0, "mirostat_eta": 0.1, "adaptive_target": -1.0, "adaptive_decay": 0.9, "max_tokens": -1,
+    "n_predict": -1, "n_keep": 0, "n_discard": 0, "ignore_eos": False, "stream": False, "n_probs": 0, "min_keep": 0,
+    "chat_format": "Content-only", "reasoning_format": "none", "reasoning_in_content": False,
+    "generation_prompt": "", "samplers": _SAMPLERS, "speculative.types": "none", "timings_per_token": False,
+    "post_sampling_probs": False, "backend_sampling": False, "lora": [],
+}
+_REQUEST_NUMBERS = ("seed", "temperature", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty",
+                    "presence_penalty", "frequency_penalty")
+"""Request fields a task's params take over when they are numbers."""
+
+
+def generation_params(body: dict[str, Any] | None = None, max_tokens: int | None = None) -> dict[str, Any]:
+    """The `params` of /props (no body) or of a chat task on /slots (its request's settings)."""
+    params = {**_DEFAULT_PARAMS, "samplers": list(_SAMPLERS), "lora": []}
+    if body is None:
+        return params
+    for name in _REQUEST_NUMBERS:
+        value = body.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            params[name] = value
+    # A chat task is formatted by the model's template; these are what the recorded chat slot showed.
+    params.update(chat_format="peg-native", reasoning_format="deepseek", stream=body.get("stream") is True,
+                  max_tokens=max_tokens or -1, n_predict=max_tokens or -1)
+    return params
 
 
 def llamacpp_props(state: ServerState) -> dict[str, Any]:
     """GET /props: the running context, slot count, model path and build of the active model."""
     model = state.active_model()
     return {
-        "default_generation_settings": {"params": {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "n_predict": -1},
-                                        "n_ctx": model.context},
-        "total_slots": LLAMACPP_SLOTS, "model_alias": model.id, "model_path": f"/models/{model.id}.gguf",
-        "modalities": {"vision": False, "audio": False}, "endpoint_slots": True, "endpoint_props": False,
-        "endpoint_metrics": True, "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}",
+        "default_generation_settings": {"params": generation_params(), "n_ctx": model.context},
+        "total_slots": LLAMACPP_SLOTS, "model_alias": model.id, "model_ftype": model.ftype,
+        "model_path": f"/models/{model.id}.gguf", "modalities": {"vision": False, "video": False, "audio": False},
+        # A random marker per server start in llama-server; a fixed one here.
+        "media_marker": "<__media_emulated0000000000000000000000__>",
+        "endpoint_slots": True, "endpoint_props": False, "endpoint_metrics": True, "ui": True, "ui_settings": {},
+        "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}",
+        "chat_template_caps": {"supports_object_arguments": False, "supports_parallel_tool_calls": False,
+                               "supports_preserve_reasoning": False, "supports_reasoning_effort": False,
+                               "supports_string_content": True, "supports_system_role": True,
+                               "supports_tool_calls": False, "supports_tools": False,
+                               "supports_typed_content": False},
         "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "build_info": state.fingerprint,
-        "is_sleeping": False,
+        "is_sleeping": False, "cors_proxy_enabled": False,
     }
 
 
 def llamacpp_slots(state: ServerState) -> list[dict[str, Any]]:
-    """GET /slots: one entry per slot, busy while an in-flight request holds it."""
-    busy = list(state.inflight.values())[:LLAMACPP_SLOTS]
+    """GET /slots: one entry per slot. A slot that never ran a task shows four keys; one that did keeps its last
+    task (id, prompt, params) after it ends, with is_processing and has_next_token false, as llama-server does."""
     model = state.active_model()
     slots = []
     for index in range(LLAMACPP_SLOTS):
-        request = busy[index] if index < len(busy) else None
-        slot: dict[str, Any] = {"id": index, "n_ctx": model.context, "speculative": False,
-                                "is_processing": request is not None}
-        if request is not None:
-            slot.update(id_task=index, n_prompt_tokens=request.n_prompt,
-                        next_token=[{"has_next_token": True, "has_new_line": False, "n_remain": -1,
-                                     "n_decoded": request.n_generated}])
+        slot: dict[str, Any] = {"id": index, "n_ctx": model.context, "speculative": False}
+        task = state.slot_tasks.get(index)
+        working = task is not None and task.id in state.inflight
+        slot["is_processing"] = working
+        if task is not None:
+            # Progress counts are reset when the slot is released (the recorded idle slot shows zeros).
+            decoded = task.n_generated if working else 0
+            n_predict = task.params.get("n_predict", -1)
+            slot.update(id_task=task.id_task, n_prompt_tokens=task.n_prompt,
+                        n_prompt_tokens_processed=task.n_prompt if working and task.n_generated else 0,
+                        n_prompt_tokens_cache=0, params=task.params,
+                        next_token=[{"has_next_token": working, "has_new_line": False,
+                                     "n_remain": n_predict - decoded if working and n_predict > 0 else -1,
+                                     "n_decoded": decoded}])
         slots.append(slot)
     return slots
 

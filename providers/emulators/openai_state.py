@@ -31,6 +31,8 @@ class ModelSpec:
     loaded: bool = True
     parent: str | None = None
     n_ctx_train: int | None = None
+    ftype: str = "Q4_K - Medium"
+    """llama.cpp's name for the weights' type (meta.ftype, /props model_ftype)."""
 
 
 _CATALOGS: dict[str, tuple[ModelSpec, ...]] = {
@@ -52,7 +54,7 @@ _CATALOGS: dict[str, tuple[ModelSpec, ...]] = {
         ModelSpec("llama-3.2-3b-instruct-q4_k_m", context=4096, owned_by="llamacpp", loaded=False,
                   n_ctx_train=131_072),
         ModelSpec("nomic-embed-text-v1.5", kind="embed", context=2048, owned_by="llamacpp", loaded=False,
-                  n_ctx_train=2048),
+                  n_ctx_train=2048, ftype="F16"),
     ),
     # llama-cpp-python's `python -m llama_cpp.server` (its default n_ctx is 2048).
     "llama_cpp_python": (ModelSpec("tiny-llama", context=2048, owned_by="me"),),
@@ -147,6 +149,11 @@ class InFlight:
     id: str
     n_prompt: int
     state: ServerState
+    id_task: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    """The generation settings llama-server's /slots shows for the task."""
+    slot: int | None = None
+    """The llama.cpp slot running it; None while all slots are taken (the request is deferred)."""
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
     n_generated: int = 0
@@ -160,6 +167,7 @@ class InFlight:
             self.state.observe_ttft(now - self.started)
         self.n_generated += 1
         self.last_token_at = now
+        self.state.observe_decode(self.n_prompt + self.n_generated)
 
     def usage(self) -> dict[str, int]:
         return {"prompt_tokens": self.n_prompt, "completion_tokens": self.n_generated,
@@ -198,21 +206,48 @@ class ServerState:
     generation_seconds_total: float = 0.0
     tokenize_calls: int = 0
     """POSTs to a tokenize route that were answered with a count."""
+    n_decode_total: int = 0
+    n_busy_slots_total: int = 0
+    """Busy slots summed over every decode (token), for llama.cpp's n_busy_slots_per_decode."""
+    n_tokens_max: int = 0
+    """The longest sequence (prompt + generated) seen."""
+    slot_tasks: dict[int, InFlight] = field(default_factory=dict)
+    """The task each llama.cpp slot runs or last ran: llama-server's /slots keeps showing it after it ends."""
     _ids: itertools.count[int] = field(default_factory=itertools.count)
+    _task_ids: itertools.count[int] = field(default_factory=itertools.count)
 
-    def begin(self, n_prompt: int) -> InFlight:
-        request = InFlight(f"chatcmpl-emu{next(self._ids):08d}", n_prompt, self)
+    def begin(self, n_prompt: int, params: dict[str, Any] | None = None) -> InFlight:
+        request = InFlight(f"chatcmpl-emu{next(self._ids):08d}", n_prompt, self, id_task=next(self._task_ids),
+                           params=params or {})
         self.inflight[request.id] = request
+        self._take_slot(request)
         return request
+
+    def _take_slot(self, request: InFlight) -> None:
+        """Give the request the lowest free slot, if any is free."""
+        held = {r.slot for r in self.inflight.values() if r.slot is not None}
+        free = next((index for index in range(LLAMACPP_SLOTS) if index not in held), None)
+        if free is not None:
+            request.slot = free
+            self.slot_tasks[free] = request
 
     def end(self, request: InFlight) -> None:
         self.inflight.pop(request.id, None)
+        if request.slot is not None:  # the slot goes to the oldest deferred request
+            waiting = next((r for r in self.inflight.values() if r.slot is None), None)
+            if waiting is not None:
+                self._take_slot(waiting)
         self.finished += 1
         self.prompt_tokens_total += request.n_prompt
         self.generation_tokens_total += request.n_generated
         timings = request.timings()
         self.prompt_seconds_total += float(timings["prompt_ms"]) / 1000.0
         self.generation_seconds_total += float(timings["predicted_ms"]) / 1000.0
+
+    def observe_decode(self, n_tokens: int) -> None:
+        self.n_decode_total += 1
+        self.n_busy_slots_total += sum(1 for r in self.inflight.values() if r.slot is not None)
+        self.n_tokens_max = max(self.n_tokens_max, n_tokens)
 
     def observe_ttft(self, seconds: float) -> None:
         self.ttft_sum += seconds
@@ -268,7 +303,7 @@ class ServerState:
             if model.loaded:
                 item["meta"] = {"vocab_type": 2, "n_vocab": 128_256, "n_ctx": model.context,
                                 "n_ctx_train": model.n_ctx_train, "n_embd": 3072, "n_params": 3_212_749_824,
-                                "size": 2_019_377_152}
+                                "size": 2_019_377_152, "ftype": model.ftype}
             if self.flavour == "llamacpp_router":
                 item["status"] = {"value": "loaded" if model.loaded else "unloaded",
                                   "args": ["llama-server", "--ctx-size", str(model.context)]}
