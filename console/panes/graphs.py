@@ -20,6 +20,7 @@ from console.panes.base import DeckPane
 from console.panes.graphs_view import GraphsView, assign_colors, build_view, range_label
 from console.widgets.axis_labels import money
 from console.widgets.plots import RGB, BarPlot, TimePlot
+from console.widgets.row_filter import RowFilter
 from providers.deck import Deck
 
 RANGES_S: tuple[float, ...] = (60.0, 180.0, 300.0, 600.0, 900.0)
@@ -148,9 +149,7 @@ class GraphsPane(DeckPane):
         self.redraw()
 
     def _keeps(self, provider: str) -> bool:
-        inverted = self.provider_filter.startswith("!")
-        needle = self.provider_filter.removeprefix("!").strip().lower()
-        return not needle or (needle in provider.lower()) != inverted
+        return RowFilter.parse(self.provider_filter).keeps_text(provider)
 
     # --- drawing ---------------------------------------------------------------------------------------
 

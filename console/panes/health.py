@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 from console.panes.base import SyncedPane
 from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
+from console.widgets.row_filter import RowFilter
 from console.widgets.sparkline import sparkline
 from console.widgets.status_badge import badge_text, themed
 from providers.base import Health
@@ -180,13 +181,8 @@ class HealthPane(SyncedPane):
                 for name in self.deck.providers]
 
     def visible_rows(self) -> list[ProviderRow]:
-        text = self.filter_text.strip()
-        invert = text.startswith("!")
-        needle = text[1:].strip().lower() if invert else text.lower()
-        rows = self.rows()
-        if not needle:
-            return rows
-        return [row for row in rows if row.matches(needle) != invert]
+        keep = RowFilter.parse(self.filter_text)
+        return [row for row in self.rows() if keep.keeps(row)]
 
     def sync(self) -> None:
         """Show the current state; only changed cells are touched."""

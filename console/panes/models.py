@@ -12,11 +12,12 @@ from textual.widgets import DataTable, Static
 
 from console.panes.base import DeckPane
 from console.panes.models_dialogs import confirm_delete, confirm_pull, confirm_restart, confirm_unload
-from console.panes.models_table import ModelRow, ModelTable, RowFilter
+from console.panes.models_table import ModelRow, ModelTable
 from console.screens.confirm import ConfirmDialog
 from console.screens.model_details import ModelDetailsScreen
 from console.screens.pull_dialog import PullChoice, PullDialog
 from console.screens.pull_queue import PullQueue
+from console.widgets.row_filter import RowFilter
 from providers.deck import CatalogChanged, Deck, DeckEvent
 from providers.errors import ProviderError, UnknownProviderError
 from providers.restart import RestartOutcome

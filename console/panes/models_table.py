@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 
 from console.widgets.column_fit import WIDE_KEY, middle_cut
 from console.widgets.keyed_table import plain
+from console.widgets.row_filter import RowFilter
 from providers.deck import CatalogEntry
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -168,28 +169,6 @@ SORTS: tuple[tuple[str, Callable[[ModelRow], object]], ...] = (
     ("price", lambda r: (_none_last(r.output_usd_per_mtok), r.provider, r.name)),
 )
 """Sort orders the sort key cycles through (biggest first for size and context, cheapest first for price)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RowFilter:
-    """`/` text: a substring, case-insensitive; a leading `!` keeps the rows that do not match."""
-
-    needle: str = ""
-    inverted: bool = False
-
-    @classmethod
-    def parse(cls, text: str) -> RowFilter:
-        text = text.strip()
-        inverted = text.startswith("!")
-        return cls(text.removeprefix("!").strip().lower(), inverted)
-
-    def keeps(self, row: ModelRow) -> bool:
-        if not self.needle:
-            return True
-        return row.matches(self.needle) != self.inverted
-
-    def __str__(self) -> str:
-        return f"{'!' if self.inverted else ''}{self.needle}"
 
 
 class ModelTable(DataTable[str]):

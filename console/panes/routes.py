@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Static
 from console.panes.base import SyncedPane
 from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
+from console.widgets.row_filter import RowFilter
 from console.widgets.status_badge import themed
 from providers.base import ChatRequest, Message
 from providers.deck import ChatRun, Deck, DeckEvent
@@ -146,11 +147,8 @@ class RoutesPane(SyncedPane):
         self.sync()
 
     def visible_rows(self) -> list[HopRow]:
-        text = self.filter_text.strip()
-        invert = text.startswith("!")
-        needle = text[1:].strip().lower() if invert else text.lower()
-        rows = hop_rows(self.deck)
-        return rows if not needle else [row for row in rows if row.matches(needle) != invert]
+        keep = RowFilter.parse(self.filter_text)
+        return [row for row in hop_rows(self.deck) if keep.keeps(row)]
 
     def sync(self) -> None:
         if self.is_mounted:
