@@ -8,10 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from console import __version__
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from console.exit_codes import EXIT_USAGE
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -7,10 +7,8 @@ import sys
 
 from config.loader import ConfigError, load_config
 from config.paths import locate_config
+from console.exit_codes import EXIT_OK, EXIT_USAGE
 from providers.safe_text import terminal_safe
-
-EXIT_OK = 0
-EXIT_BAD_CONFIG = 2
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -21,6 +19,6 @@ def validate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             sys.stderr.write(f"{terminal_safe(str(problem))}\n")  # a quoted value may hold escape bytes
-        return EXIT_BAD_CONFIG
+        return EXIT_USAGE
     print(f"ok: {len(config.providers)} providers, {len(config.routes)} routes")
     return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import sys
 import threading
 
+from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from providers.emulators.faults import FaultSpecError
 from providers.emulators.registry import EMULATORS, start_emulator
 
@@ -13,15 +14,15 @@ from providers.emulators.registry import EMULATORS, start_emulator
 def run(args: argparse.Namespace) -> int:
     if args.kind not in EMULATORS:
         sys.stderr.write(f"llmdeck: emulate: unknown kind {args.kind!r}; known: {', '.join(sorted(EMULATORS))}\n")
-        return 2
+        return EXIT_USAGE
     try:
         server = start_emulator(args.kind, faults=args.faults, port=args.port, host=args.host)
     except FaultSpecError as exc:
         sys.stderr.write(f"llmdeck: emulate: --faults: {exc}\n")
-        return 2
+        return EXIT_USAGE
     except OSError as exc:
         sys.stderr.write(f"llmdeck: emulate: cannot listen on {args.host}:{args.port}: {exc.strerror}\n")
-        return 1
+        return EXIT_FAILED
     print(f"{args.kind} emulator listening on {server.url}  (faults: {args.faults or 'none'}; Ctrl-C stops)",
           flush=True)
     try:
@@ -30,4 +31,4 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         server.stop()
-    return 0
+    return EXIT_OK

@@ -8,10 +8,7 @@ import json
 import sys
 
 from config import secrets
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def _fail(command: str, message: str, code: int = EXIT_FAILED) -> int:

@@ -15,7 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from console.commands.chat_stop import ChatStop, keep_turn
-from console.commands.session import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, fail, open_deck
+from console.commands.session import CommandError, fail, open_deck
+from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from providers.base import ChatRequest, ImageProgress, ImageRequest, Message
 from providers.deck import Deck
 from providers.errors import ProviderError, StreamBrokenError, UnknownProviderError

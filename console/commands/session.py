@@ -10,11 +10,10 @@ from contextlib import asynccontextmanager
 from config.loader import ConfigError, load_config, load_discovery_config
 from config.paths import data_dir, locate_config
 from config.schema import DeckConfig
+from console.exit_codes import EXIT_FAILED, EXIT_USAGE
 from providers.deck import Deck
 from providers.monitor import MonitorPolicy
 from providers.safe_text import terminal_safe
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class CommandError(Exception):

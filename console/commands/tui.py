@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from config.paths import data_dir, locate_config
 from config.schema import DeckConfig
 from console import terminal_graphics
-from console.commands.session import EXIT_OK, CommandError, fail, load_cli_config
+from console.commands.session import CommandError, fail, load_cli_config
+from console.exit_codes import EXIT_OK
 from providers.deck import Deck
 from providers.monitor import MonitorPolicy
 
