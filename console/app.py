@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.notifications import SeverityLevel
@@ -169,6 +169,12 @@ class DeckApp(App[None]):
         self.status.filter_text = self.filters.get(self.current_pane, "")
         self.status.update_from()
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # A steady cursor: a blinking one redraws its line twice a second, which an idle console over SSH pays
+        # for in bytes and CPU (bench/idle_cpu.py, Chat and Images panes), as k9s and btop do not.
+        if isinstance(event.widget, Input | TextArea):
+            event.widget.cursor_blink = False
+
     # --- deck events --------------------------------------------------------------------------------
 
     @on(DeckBridge.HealthChanged)
@@ -223,7 +229,7 @@ class DeckApp(App[None]):
         self.push_screen(HelpScreen(live_entries(self), self.shell.commands))
 
     def action_refresh_now(self) -> None:
-        self.deck.monitor.probe_now()
+        self.deck.probe_now()
         pane = self.panes.get(self.current_pane)
         if pane is not None:
             pane.refresh_now()

@@ -3,12 +3,14 @@ bindings, the `/` filter with Esc."""
 
 from __future__ import annotations
 
+from textual.widgets import Input, TextArea
+
 from console.app import DeckApp
 from console.panes.unavailable import UnavailablePane
 from console.screens.help import HelpScreen
 from providers.deck import Deck
 from tests.console import shell_harness
-from tests.console.shell_harness import screen_text
+from tests.console.shell_harness import screen_text, wait_until
 
 shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
@@ -51,6 +53,21 @@ async def test_esc_leaves_a_text_field_so_pane_keys_work_and_i_types_again(deck:
         assert app.focused is prompt
         await pilot.press("escape", "4")
         assert app.current_pane == "routes"
+
+
+async def test_text_fields_keep_a_steady_cursor_so_an_idle_console_draws_nothing(deck: Deck) -> None:
+    app = DeckApp(deck)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: isinstance(app.focused, TextArea), what="the chat prompt focused")
+        assert app.focused.cursor_blink is False
+        await pilot.press("escape", "6")
+        await wait_until(pilot, lambda: isinstance(app.focused, Input), what="the image prompt focused")
+        assert app.focused.cursor_blink is False
+        await pilot.press("escape", "colon")
+        await wait_until(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "command-input",
+                         what="the command line focused")
+        assert app.focused.cursor_blink is False
 
 
 async def test_a_missing_pane_module_shows_a_placeholder_and_the_app_still_starts(deck: Deck) -> None:
