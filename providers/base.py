@@ -252,6 +252,12 @@ class Adapter:
         return UnsupportedError(f"{self.kind} does not support {what}", provider=self.name)
 
     async def health(self) -> Health:
+        """One probe of the backend: the Health its answers describe, or the ProviderError of the call that failed.
+
+        An adapter neither maps errors to statuses nor times itself: callers go through
+        `providers.health_policy.probe_health`, which bounds and times the probe and judges a raised error by one
+        table. A verdict only this kind can read from an answer (a model still loading, a dead engine) is
+        returned as a Health."""
         raise self._unsupported("health")
 
     async def list_models(self) -> list[ModelInfo]:

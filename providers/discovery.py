@@ -13,7 +13,7 @@ from config.loader import discovered_provider
 from config.schema import ProviderConfig
 from providers.adapters import ADAPTERS, build_adapter
 from providers.base import AdapterOptions, Health
-from providers.errors import ProviderError
+from providers.health_policy import probe_health
 from providers.http import make_client
 from providers.kind_proof import Proof, prove, strongest
 
@@ -35,13 +35,7 @@ async def _health(kind: str, base_url: str, client: httpx.AsyncClient, timeout_s
     provider = discovered_provider(kind, base_url)
     options = AdapterOptions(name=provider.name, base_url=provider.base_url or base_url, kind=kind,
                              timeout_s=timeout_s, connect_timeout_s=timeout_s)
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await build_adapter(options, client).health()
-    except TimeoutError:
-        return Health("down", detail=f"no health answer within {timeout_s:g}s")
-    except ProviderError as exc:
-        return Health("down", detail=exc.brief)
+    return await probe_health(build_adapter(options, client), timeout_s)
 
 
 async def _examine(kind: str, base_url: str, client: httpx.AsyncClient,

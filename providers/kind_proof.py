@@ -2,7 +2,7 @@
 
 Several kinds share usual ports (8000: vLLM and Chroma; 8080: llama.cpp and LocalAI; 3000: Open WebUI and TGI), and
 a health probe is made to tell an operator how a known server is doing, not what a stranger is: a Chroma answers
-vLLM's `GET /health` with 404, which the OpenAI-compatible health reads as "degraded". So discovery asks each kind
+vLLM's `GET /health` with 404, which says nothing about what it is. So discovery asks each kind
 for evidence instead: replies whose shape only that kind gives. Each piece of evidence has a strength; a 404, an
 error or an unrelated body proves nothing, and several kinds answering on one port are told apart by the
 strongest proof (ties go to the kind listed first, so the outcome never depends on which reply came back first).

@@ -1,4 +1,6 @@
-"""Health monitor: polls every provider on its own jittered schedule and publishes snapshots and changes."""
+"""Health monitor: polls every provider on its own jittered schedule and publishes snapshots and changes.
+
+It owns when to probe; what a probe means is providers.health_policy's."""
 
 from __future__ import annotations
 
@@ -8,11 +10,10 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from providers.base import Adapter, Health
-from providers.errors import ProviderError
-from providers.reply_bounds import as_provider_error
+from providers.health_policy import probe_health
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,19 +93,9 @@ class HealthMonitor:
                 event.set()
 
     async def probe(self, name: str) -> Health:
-        """Probe one provider once, bounded by the probe timeout; never raises for a provider's failure."""
-        adapter = self.adapters[name]
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.policy.probe_timeout_s):
-                health = await adapter.health()
-        except TimeoutError:
-            health = Health(status="down", detail=f"no answer within {self.policy.probe_timeout_s:g}s")
-        except Exception as exc:  # health() promises not to raise; a stray exception is still the provider's fault
-            detail = str(exc) if isinstance(exc, ProviderError) else as_provider_error(exc, name).brief
-            health = Health(status="down", detail=detail)
-        if health.latency_ms is None:
-            health = _with_latency(health, (time.perf_counter() - started) * 1000.0)
+        """Probe one provider once through the health policy (bounded, timed, judged); never raises for a
+        provider's failure."""
+        health = await probe_health(self.adapters[name], self.policy.probe_timeout_s)
         self._publish(name, health)
         return health
 
@@ -151,7 +142,3 @@ class HealthMonitor:
 def on_grid(deadline: float, grid: float) -> float:
     """The multiple of `grid` nearest to `deadline` (an interval keeps its length on average)."""
     return math.ceil((deadline - grid / 2) / grid) * grid if grid > 0 else deadline
-
-
-def _with_latency(health: Health, latency_ms: float) -> Health:
-    return replace(health, latency_ms=latency_ms)

@@ -8,7 +8,6 @@ import binascii
 import contextlib
 import inspect
 import struct
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,13 +24,10 @@ from providers.base import (
     ProgressCallback,
 )
 from providers.errors import (
-    AuthFailedError,
     BadRequestError,
     ProtocolError,
     ProviderError,
-    ProviderTimeoutError,
     ServerError,
-    UnreachableError,
 )
 from providers.http import MAX_BODY_BYTES, MAX_LISTING_BYTES, error_from_status, expect_dict, fetch, parse_json, send
 
@@ -75,15 +71,6 @@ class ProgressRelay:
             await outcome
 
 
-def health_from_error(exc: ProviderError, latency_ms: float | None) -> Health:
-    """The Health a failed probe means: down when unreachable, unauthorized on 401/403, else degraded."""
-    if isinstance(exc, UnreachableError | ProviderTimeoutError):
-        return Health("down", latency_ms=latency_ms, detail=exc.message)
-    if isinstance(exc, AuthFailedError):
-        return Health("unauthorized", latency_ms=latency_ms, detail=exc.message)
-    return Health("degraded", latency_ms=latency_ms, detail=str(exc))
-
-
 class A1111Adapter(Adapter):
     """Speaks the /sdapi/v1 API of stable-diffusion-webui (launched with --api)."""
 
@@ -108,18 +95,14 @@ class A1111Adapter(Adapter):
         return parse_json(response.content, self.name, f"{method} {path}")
 
     async def health(self) -> Health:
-        started = time.perf_counter()
-        try:
-            options = expect_dict(await self._call("GET", "/sdapi/v1/options", timeout_s=HEALTH_TIMEOUT_S),
-                                  self.name, "options")
-        except ProviderError as exc:
-            return health_from_error(exc, (time.perf_counter() - started) * 1000.0)
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        """The current checkpoint from /sdapi/v1/options (a failed call raises), VRAM from /memory when it answers."""
+        options = expect_dict(await self._call("GET", "/sdapi/v1/options", timeout_s=HEALTH_TIMEOUT_S),
+                              self.name, "options")
         checkpoint = options.get("sd_model_checkpoint")
         used = total = None
         with contextlib.suppress(ProviderError):  # memory is extra detail; the server answered, so it is up
             used, total = _vram(await self._call("GET", "/sdapi/v1/memory", timeout_s=HEALTH_TIMEOUT_S))
-        return Health("up", latency_ms=latency_ms, models_loaded=(checkpoint,) if isinstance(checkpoint, str) else (),
+        return Health("up", models_loaded=(checkpoint,) if isinstance(checkpoint, str) else (),
                       vram_used_bytes=used, vram_total_bytes=total)
 
     async def list_models(self) -> list[ModelInfo]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from providers.adapters.a1111 import ProgressRelay, health_from_error, png_dimensions
+from providers.adapters.a1111 import ProgressRelay, png_dimensions
 from providers.adapters.comfyui_graph import text_to_image_graph
 from providers.adapters.image_job import STOP_READ_S, JobClock, stop_on_server
 from providers.base import (
@@ -30,7 +29,6 @@ from providers.base import (
 from providers.errors import (
     BadRequestError,
     ProtocolError,
-    ProviderError,
     ProviderTimeoutError,
     ServerError,
     UnreachableError,
@@ -126,13 +124,9 @@ class ComfyUIAdapter(Adapter):
         return parse_json(response.content, self.name, f"{method} {path}")
 
     async def health(self) -> Health:
-        started = time.perf_counter()
-        try:
-            stats = expect_dict(await self._json("GET", "/system_stats", timeout_s=HEALTH_TIMEOUT_S),
-                                self.name, "system_stats")
-        except ProviderError as exc:
-            return health_from_error(exc, (time.perf_counter() - started) * 1000.0)
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        """Version and VRAM from /system_stats; a failed call raises."""
+        stats = expect_dict(await self._json("GET", "/system_stats", timeout_s=HEALTH_TIMEOUT_S),
+                            self.name, "system_stats")
         system, devices = stats.get("system"), stats.get("devices")
         version = system.get("comfyui_version") if isinstance(system, dict) else None
         device: dict[str, Any] = devices[0] if isinstance(devices, list) and devices and isinstance(
@@ -140,7 +134,7 @@ class ComfyUIAdapter(Adapter):
         total, free = device.get("vram_total"), device.get("vram_free")
         used = total - free if isinstance(total, int) and isinstance(free, int) and total > 0 else None
         return Health(
-            "up", latency_ms=latency_ms, version=str(version) if version else None,
+            "up", version=str(version) if version else None,
             detail=str(device.get("name") or ""),
             vram_total_bytes=total if used is not None else None, vram_used_bytes=used,
         )

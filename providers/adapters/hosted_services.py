@@ -32,18 +32,15 @@ class CivitaiAdapter(ServiceAdapter):
     answer was recorded from the real server."""
 
     async def health(self) -> Health:
-        async def check() -> Health:
-            if self.key():
-                me = expect_dict(await self.call("GET", "/v1/me"), self.name, "GET /v1/me")
-                if not isinstance(me.get("username"), str):
-                    raise ProtocolError("GET /v1/me without a `username`: not the CivitAI API", provider=self.name)
-                return Health("up", detail=f"key accepted: {one_line(me['username'])[:64]}")
-            page = expect_dict(await self.call("GET", "/v1/models?limit=1"), self.name, "GET /v1/models")
-            if not isinstance(page.get("items"), list):
-                raise ProtocolError("GET /v1/models without `items`: not the CivitAI API", provider=self.name)
-            return Health("up", detail="model search answers")
-
-        return await self.probe(check)
+        if self.key():
+            me = expect_dict(await self.call("GET", "/v1/me"), self.name, "GET /v1/me")
+            if not isinstance(me.get("username"), str):
+                raise ProtocolError("GET /v1/me without a `username`: not the CivitAI API", provider=self.name)
+            return Health("up", detail=f"key accepted: {one_line(me['username'])[:64]}")
+        page = expect_dict(await self.call("GET", "/v1/models?limit=1"), self.name, "GET /v1/models")
+        if not isinstance(page.get("items"), list):
+            raise ProtocolError("GET /v1/models without `items`: not the CivitAI API", provider=self.name)
+        return Health("up", detail="model search answers")
 
 
 class DropboxAdapter(ServiceAdapter):
@@ -53,18 +50,15 @@ class DropboxAdapter(ServiceAdapter):
     from Dropbox's Python SDK."""
 
     async def health(self) -> Health:
-        async def check() -> Health:
-            if not self.key() and "authorization" not in {name.lower() for name in self.options.headers}:
-                return Health("unauthorized", detail="no access token configured: Dropbox needs one")
-            response = await send(self.client, "POST", self.url("/2/users/get_space_usage"), provider=self.name,
-                                  headers={**self.headers(), "Content-Type": "application/json"}, content=b"null",
-                                  timeout_s=self.timeout())
-            what = "users/get_space_usage"
-            usage = expect_dict(parse_json(response.content, self.name, what), self.name, what)
-            if "used" not in usage:
-                raise ProtocolError("get_space_usage without `used`: not the Dropbox API", provider=self.name)
-            allocation = usage.get("allocation")
-            allocated = allocation.get("allocated") if isinstance(allocation, dict) else None
-            return Health("up", detail=f"{_size(usage['used'])} of {_size(allocated)} used")
-
-        return await self.probe(check)
+        if not self.key() and "authorization" not in {name.lower() for name in self.options.headers}:
+            return Health("unauthorized", detail="no access token configured: Dropbox needs one")
+        response = await send(self.client, "POST", self.url("/2/users/get_space_usage"), provider=self.name,
+                              headers={**self.headers(), "Content-Type": "application/json"}, content=b"null",
+                              timeout_s=self.timeout())
+        what = "users/get_space_usage"
+        usage = expect_dict(parse_json(response.content, self.name, what), self.name, what)
+        if "used" not in usage:
+            raise ProtocolError("get_space_usage without `used`: not the Dropbox API", provider=self.name)
+        allocation = usage.get("allocation")
+        allocated = allocation.get("allocated") if isinstance(allocation, dict) else None
+        return Health("up", detail=f"{_size(usage['used'])} of {_size(allocated)} used")

@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from providers.base import Adapter, Capabilities, ChatChunk, ChatRequest, Health, ModelInfo, Usage
 from providers.errors import (
-    AuthFailedError,
     BadRequestError,
     ContextTooLongError,
     ProtocolError,
     ProviderError,
-    RateLimitedError,
     ServerError,
 )
 from providers.http import error_from_status, expect_dict, guard_text_stream, iter_sse, open_stream, request_json, send
@@ -78,20 +75,11 @@ class TGIAdapter(Adapter):
         return _parse_info(expect_dict(body, self.name, "GET /info"), self.name)
 
     async def health(self) -> Health:
-        """/health (200, empty body) then /info for the model and version; never raises."""
-        started = time.perf_counter()
-        try:
-            await send(self.client, "GET", self.url("/health"), provider=self.name, headers=self._headers(),
-                       timeout_s=self.timeout())
-            latency_ms = (time.perf_counter() - started) * 1000.0
-            info = await self.info()
-        except AuthFailedError as exc:
-            return Health("unauthorized", detail=exc.message)
-        except RateLimitedError as exc:
-            return Health("degraded", detail=exc.message)
-        except ProviderError as exc:
-            return Health("down", detail=str(exc))
-        return Health("up", latency_ms=latency_ms, version=info.version, models_loaded=(info.model_id,))
+        """/health (200, empty body) then /info for the model and version; a failed call raises."""
+        await send(self.client, "GET", self.url("/health"), provider=self.name, headers=self._headers(),
+                   timeout_s=self.timeout())
+        info = await self.info()
+        return Health("up", version=info.version, models_loaded=(info.model_id,))
 
     async def list_models(self) -> list[ModelInfo]:
         """TGI serves exactly one model; its context window is max_total_tokens."""

@@ -35,19 +35,15 @@ from providers.base import (
     ChatRequest,
     ChatResult,
     Health,
-    HealthStatus,
     ModelInfo,
     PullProgress,
 )
 from providers.errors import (
-    AuthFailedError,
     BadRequestError,
     ProtocolError,
     ProviderError,
     ProviderTimeoutError,
-    QuotaExhaustedError,
     ServerError,
-    UnreachableError,
 )
 from providers.http import guard_text_stream, iter_ndjson, open_stream, request_json
 
@@ -59,14 +55,6 @@ SLOW_CALL_TIMEOUT_S = 300.0
 """Loading weights and verifying a pulled blob are silent for long stretches on big models."""
 SHOW_LOOKUPS_PER_LISTING = 32
 """At most this many `/api/show` calls per listing to learn context windows; answers are cached by digest."""
-
-
-def _health_status(error: ProviderError) -> HealthStatus:
-    if isinstance(error, UnreachableError | ProviderTimeoutError):
-        return "down"
-    if isinstance(error, AuthFailedError | QuotaExhaustedError):
-        return "unauthorized"
-    return "degraded"
 
 
 VERSION_RECHECK_S = 60.0
@@ -119,33 +107,25 @@ class OllamaAdapter(Adapter):
         return f"{method} {self.url(path)} {json.dumps(body)}"
 
     async def health(self) -> Health:
-        """Version and loaded models; never raises: failures become a status with a detail.
+        """Version and loaded models; a failed call raises.
 
         One request per probe while the server stays up: `/api/ps` proves it alive and says what is loaded, and the
         version, which changes only with an upgrade, is asked again every VERSION_RECHECK_S or after a failure.
         At 100 providers probed every second that halves the probes' cost (bench/monitor_cpu.py)."""
-        started = time.perf_counter()
         cached = self._version if time.monotonic() < self._version_until else None
         version = cached
         if version is None:
-            try:
-                version = parse_version(await self._json("GET", "/api/version"), self.name)
-            except ProviderError as exc:
-                latency = (time.perf_counter() - started) * 1000.0
-                return Health(status=_health_status(exc), latency_ms=latency, detail=str(exc))
+            version = parse_version(await self._json("GET", "/api/version"), self.name)
             self._version, self._version_until = version, time.monotonic() + VERSION_RECHECK_S
-        latency_ms = (time.perf_counter() - started) * 1000.0
         try:
             running = parse_ps(await self._json("GET", "/api/ps"), self.name)
-        except ProviderError as exc:
-            if cached is not None:  # /api/ps was this probe's only call: judge the failure the full way
-                self._version_until = 0.0
-                return await self.health()
-            return Health(status="degraded", latency_ms=latency_ms, version=version, detail=f"/api/ps: {exc}")
-        if cached is not None:
-            latency_ms = (time.perf_counter() - started) * 1000.0
+        except ProviderError:
+            self._version_until = 0.0
+            if cached is None:
+                raise
+            return await self.health()  # /api/ps was this probe's only call: judge the failure the full way
         return Health(
-            status="up", latency_ms=latency_ms, version=version, models_loaded=tuple(m.name for m in running),
+            status="up", version=version, models_loaded=tuple(m.name for m in running),
             vram_used_bytes=sum(m.size_vram_bytes or 0 for m in running), detail=f"{len(running)} loaded",
         )
 

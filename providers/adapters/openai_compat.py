@@ -213,7 +213,7 @@ class OpenAICompatAdapter(Adapter):
         return dict(self._prices)
 
     async def health(self) -> Health:
-        """One probe; never raises: unreachable → down, 401/403 → unauthorized."""
+        """The flavour's probe (openai_health); a failed call raises."""
         return await openai_health.probe(self)
 
     # ------------------------------------------------------------ load / unload

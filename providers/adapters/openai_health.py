@@ -8,22 +8,13 @@ and reply shape here is documented (PROTOCOLS.md §4, §9), not recorded; each p
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from providers.adapters.openai_parse import as_dict, as_float, as_str, models_from_list, props_context
 from providers.adapters.prometheus import llamacpp_summary, vllm_summary
 from providers.base import Health, HealthStatus
-from providers.errors import (
-    AuthFailedError,
-    OverloadedError,
-    ProviderError,
-    ProviderTimeoutError,
-    ServerError,
-    UnreachableError,
-)
+from providers.errors import AuthFailedError, OverloadedError, ProviderError, ServerError
 
 if TYPE_CHECKING:
     from providers.adapters.openai_compat import OpenAICompatAdapter
@@ -43,23 +34,10 @@ async def optional(call: Awaitable[T]) -> T | None:
 
 
 async def probe(adapter: OpenAICompatAdapter) -> Health:
-    """The flavour's probe, timed; every failure becomes a status, never an exception."""
+    """The flavour's probe; a failed call raises (providers.health_policy judges it)."""
     if adapter.flavour.key_required and not adapter.key():
         return Health("unauthorized", detail=f"{adapter.flavour.label} needs an API key and none is configured")
-    started = time.perf_counter()
-    try:
-        health = await _PROBES[adapter.flavour.health](adapter)
-    except AuthFailedError as exc:
-        return Health("unauthorized", latency_ms=_ms(started), detail=exc.message)
-    except (UnreachableError, ProviderTimeoutError) as exc:
-        return Health("down", detail=exc.message)
-    except ProviderError as exc:
-        return Health("degraded", latency_ms=_ms(started), detail=str(exc))
-    return replace(health, latency_ms=_ms(started))
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
+    return await _PROBES[adapter.flavour.health](adapter)
 
 
 async def _loaded_models(adapter: OpenAICompatAdapter) -> tuple[str, ...]:

@@ -71,8 +71,6 @@ class ReticulumAdapter(Adapter):
         config_dir = await asyncio.to_thread(_ready_config_dir, self.options.config_dir)
         if isinstance(config_dir, str):
             return Health("down", detail=config_dir)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         try:
             process = await asyncio.create_subprocess_exec(
                 executable, "--config", str(config_dir), "-j", stdin=asyncio.subprocess.DEVNULL,
@@ -89,7 +87,6 @@ class ReticulumAdapter(Adapter):
         finally:
             if not answered:
                 await _kill_and_reap(process)
-        latency_ms = (loop.time() - started) * 1000.0
         if len(out) > _MAX_OUTPUT_BYTES:
             return Health("down", detail=f"rnstatus -j printed more than {_MAX_OUTPUT_BYTES // 2**20} MiB")
         if process.returncode != 0:
@@ -97,7 +94,7 @@ class ReticulumAdapter(Adapter):
             said = one_line(lines[-1])[:160] if lines else ""
             meaning = _EXIT_MEANINGS.get(process.returncode or 0, f"rnstatus exited with {process.returncode}")
             return Health("down", detail=meaning + (f" ({said})" if said else ""))
-        return health_from_rnstatus_json(out, latency_ms)
+        return health_from_rnstatus_json(out)
 
     async def list_models(self) -> list[ModelInfo]:
         return []  # a mesh network stack: nothing to list beside the models

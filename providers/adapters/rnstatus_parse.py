@@ -72,7 +72,7 @@ def shown_interfaces(stats: Mapping[str, Any]) -> list[ShownInterface] | None:
     return shown
 
 
-def health_from_rnstatus_json(out: bytes, latency_ms: float) -> Health:
+def health_from_rnstatus_json(out: bytes) -> Health:
     """Health of the node whose `rnstatus -j` printed `out`."""
     try:
         stats: Any = json.loads(out)
@@ -99,7 +99,7 @@ def health_from_rnstatus_json(out: bytes, latency_ms: float) -> Health:
             and stats.get("transport_id"):
         hours, rest = divmod(int(uptime), 3600)
         detail += f" · transport up {hours}h{rest // 60:02d}m"
-    return Health(status, latency_ms=latency_ms, models_loaded=up, detail=detail)
+    return Health(status, models_loaded=up, detail=detail)
 
 
 def _names(names: list[str]) -> str:

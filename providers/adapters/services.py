@@ -9,8 +9,6 @@ Where a service takes a key, its health makes a call that the key guards, so a r
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, ClassVar, NoReturn
 
@@ -18,7 +16,7 @@ import httpx
 
 from providers.adapters.grpc_port import speaks_http2_only
 from providers.base import Adapter, Capabilities, Health, ModelInfo
-from providers.errors import AuthFailedError, ProtocolError, ProviderError, ServerError
+from providers.errors import AuthFailedError, ProtocolError, ServerError
 from providers.http import expect_dict, request_json, send
 
 MILVUS_NOT_AUTHENTICATED = 1800
@@ -27,7 +25,8 @@ AUTH_WORDS = ("authenticat", "permission", "token")
 
 
 class ServiceAdapter(Adapter):
-    """Shared by the services: their headers, one JSON call, and a probe whose failures become a Health."""
+    """Shared by the services: their headers and one JSON call. A health probe's failed call raises, and
+    providers.health_policy judges it (a refused key is unauthorized there)."""
 
     capabilities = Capabilities()
     grpc_hint: ClassVar[str] = ""
@@ -66,17 +65,6 @@ class ServiceAdapter(Adapter):
                                 provider=self.name) from exc
         raise exc
 
-    async def probe(self, check: Callable[[], Awaitable[Health]]) -> Health:
-        """Run `check` and time it; a refused key is unauthorized, any other failure is down. Never raises."""
-        started = time.perf_counter()
-        try:
-            health = await check()
-        except AuthFailedError as exc:
-            return Health("unauthorized", detail=exc.brief)
-        except ProviderError as exc:
-            return Health("down", detail=exc.brief)
-        return replace(health, latency_ms=(time.perf_counter() - started) * 1000.0)
-
     async def list_models(self) -> list[ModelInfo]:
         return []  # nothing served beside the models, unless a subclass lists it
 
@@ -114,16 +102,13 @@ class QdrantAdapter(ServiceAdapter):
         return names_of(result.get("collections"), self.name, "collections")
 
     async def health(self) -> Health:
-        async def check() -> Health:
-            response = await self.get("/healthz")
-            if "check passed" not in response.text:
-                raise ProtocolError(f"/healthz said {response.text[:80]!r}: not a Qdrant server", provider=self.name)
-            about = expect_dict(await self.call("GET", "/"), self.name, "GET /")
-            if "qdrant" not in str(about.get("title", "")).lower():
-                raise ProtocolError("GET / does not name Qdrant", provider=self.name)
-            return replace(self.served(await self._collections()), version=about.get("version"))
-
-        return await self.probe(check)
+        response = await self.get("/healthz")
+        if "check passed" not in response.text:
+            raise ProtocolError(f"/healthz said {response.text[:80]!r}: not a Qdrant server", provider=self.name)
+        about = expect_dict(await self.call("GET", "/"), self.name, "GET /")
+        if "qdrant" not in str(about.get("title", "")).lower():
+            raise ProtocolError("GET / does not name Qdrant", provider=self.name)
+        return replace(self.served(await self._collections()), version=about.get("version"))
 
     async def list_models(self) -> list[ModelInfo]:
         return self.entries(await self._collections())
@@ -154,10 +139,7 @@ class MilvusAdapter(ServiceAdapter):
         return names_of(body.get("data"), self.name, "collections/list data")
 
     async def health(self) -> Health:
-        async def check() -> Health:
-            return self.served(await self._collections())
-
-        return await self.probe(check)
+        return self.served(await self._collections())
 
     async def list_models(self) -> list[ModelInfo]:
         return self.entries(await self._collections())

@@ -26,10 +26,11 @@ from providers.errors import (
     ServerError,
     UnreachableError,
 )
+from providers.health_policy import probe_health
 from providers.http import make_client
 from tests.conftest import EmulatorFactory
 from tests.png_check import decoded_png_size
-from tests.waiting import bounded
+from tests.waiting import HANG_S, bounded
 
 SMALL = {"width": 64, "height": 48, "steps": 4}
 
@@ -95,7 +96,7 @@ async def test_checkpoints_listed_with_current_loaded_and_switch_moves_it(emulat
     assert [m.name for m in await adapter.list_models() if m.loaded] == ["sd_xl_base_1.0.safetensors [31e35c80fc]"]
     result = await adapter.generate_image(ImageRequest("a tree", **SMALL))
     assert result.model == "sd_xl_base_1.0"
-    assert (await adapter.health()).models_loaded == ("sd_xl_base_1.0.safetensors [31e35c80fc]",)
+    assert (await probe_health(adapter, HANG_S)).models_loaded == ("sd_xl_base_1.0.safetensors [31e35c80fc]",)
 
 
 async def test_switch_to_unknown_checkpoint_is_a_bad_request(emulator: EmulatorFactory,
@@ -134,7 +135,7 @@ async def test_interrupt_stops_a_running_job_early(emulator: EmulatorFactory, cl
 
 async def test_health_reports_vram_and_current_checkpoint(emulator: EmulatorFactory,
                                                           client: httpx.AsyncClient) -> None:
-    health = await adapter_for(emulator("a1111").url, client).health()
+    health = await probe_health(adapter_for(emulator("a1111").url, client), HANG_S)
     assert health.status == "up"
     assert health.vram_total_bytes == 24 * 1024**3
     assert health.vram_used_bytes is not None and 0 < health.vram_used_bytes < health.vram_total_bytes
@@ -143,7 +144,7 @@ async def test_health_reports_vram_and_current_checkpoint(emulator: EmulatorFact
 
 async def test_health_is_down_not_raised_when_refused(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
     adapter = adapter_for(emulator("a1111", faults="refuse").url, client)
-    assert (await adapter.health()).status == "down"
+    assert (await probe_health(adapter, HANG_S)).status == "down"
     with pytest.raises(UnreachableError):
         await adapter.generate_image(ImageRequest("x", **SMALL))
 
@@ -155,7 +156,7 @@ async def test_basic_auth_from_user_pass_key(client: httpx.AsyncClient) -> None:
         good = adapter_for(server.url, client, key="ops:s3cret-pass")
         assert (await good.generate_image(ImageRequest("x", **SMALL))).width == 64
         bad = adapter_for(server.url, client, key="ops:wrong")
-        assert (await bad.health()).status == "unauthorized"
+        assert (await probe_health(bad, HANG_S)).status == "unauthorized"
         with pytest.raises(AuthFailedError, match="Incorrect username or password") as caught:
             await bad.list_models()
         assert "wrong" not in str(caught.value)

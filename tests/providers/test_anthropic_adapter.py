@@ -27,7 +27,9 @@ from providers.errors import (
     StreamBrokenError,
     UnreachableError,
 )
+from providers.health_policy import probe_health
 from providers.http import make_client
+from tests.waiting import HANG_S
 
 MODEL = "claude-3-haiku-20240307"
 TINY = "claude-tiny-emulated"
@@ -143,13 +145,13 @@ async def test_list_models_follows_pages_until_has_more_is_false(shared_server, 
 
 async def test_health_is_up_unauthorized_degraded_or_down_and_never_raises(emulator, make_adapter) -> None:
     server = emulator("anthropic")
-    assert (await make_adapter(server).health()).status == "up"
-    assert (await make_adapter(server, key=None).health()).status == "unauthorized"
-    assert (await make_adapter(server, fault="401").health()).status == "unauthorized"
-    assert (await make_adapter(server, fault="529").health()).status == "degraded"
-    assert (await make_adapter(server, fault="malformed").health()).status == "down"
+    assert (await probe_health(make_adapter(server), HANG_S)).status == "up"
+    assert (await probe_health(make_adapter(server, key=None), HANG_S)).status == "unauthorized"
+    assert (await probe_health(make_adapter(server, fault="401"), HANG_S)).status == "unauthorized"
+    assert (await probe_health(make_adapter(server, fault="529"), HANG_S)).status == "degraded"
+    assert (await probe_health(make_adapter(server, fault="malformed"), HANG_S)).status == "down"
     server.refuse()
-    down = await make_adapter(server).health()
+    down = await probe_health(make_adapter(server), HANG_S)
     assert down.status == "down" and "sk-ant" not in down.detail
 
 

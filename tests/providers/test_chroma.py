@@ -19,10 +19,12 @@ from providers.base import Adapter, AdapterOptions
 from providers.emulators.faults import FaultPlan
 from providers.emulators.server import EmulatorServer
 from providers.errors import NotFoundError
+from providers.health_policy import probe_health
 from providers.http import make_client
 from tests.conftest import EmulatorFactory
 from tests.hostile.hostile_server import HostileServer, canned, hostile_server, http_reply
 from tests.providers.recorded import FIXTURES, fixture_head, fixture_json, recorded, same_shape, shape
+from tests.waiting import HANG_S
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def stock_chroma() -> Iterator[HostileServer]:
 
 async def test_recorded_chroma_is_up_with_its_collections_and_version(stock_chroma: HostileServer,
                                                                       client: httpx.AsyncClient) -> None:
-    health = await chroma(stock_chroma.url, client).health()
+    health = await probe_health(chroma(stock_chroma.url, client), HANG_S)
     assert (health.status, health.version, health.models_loaded) == ("up", "1.0.0", ("papers", "lab-notes"))
     labdb = chroma(stock_chroma.url, client, database="labdb")
     assert [m.name for m in await labdb.list_models()] == ["in-labdb"]
@@ -70,7 +72,7 @@ async def test_the_configured_tenant_and_database_are_url_quoted(client: httpx.A
 
     app = Starlette(routes=[Route("/{path:path}", record)])
     with EmulatorServer(app=app, plan=FaultPlan()) as server:
-        health = await chroma(server.url, client, tenant="team a", database="rag/v2?x").health()
+        health = await probe_health(chroma(server.url, client, tenant="team a", database="rag/v2?x"), HANG_S)
     assert health.status == "up"
     assert b"/api/v2/tenants/team%20a/databases/rag%2Fv2%3Fx/collections" in paths
 
@@ -78,20 +80,20 @@ async def test_the_configured_tenant_and_database_are_url_quoted(client: httpx.A
 async def test_another_database_shows_only_its_collections(emulator: EmulatorFactory,
                                                            client: httpx.AsyncClient) -> None:
     url = emulator("chroma").url
-    health = await chroma(url, client, database="labdb").health()
+    health = await probe_health(chroma(url, client, database="labdb"), HANG_S)
     assert (health.status, health.models_loaded, health.detail) == ("up", ("in-labdb",), "1 collection")
 
 
 async def test_a_database_that_does_not_exist_is_one_clear_line(emulator: EmulatorFactory,
                                                                 client: httpx.AsyncClient) -> None:
     url = emulator("chroma").url
-    health = await chroma(url, client, database="nope").health()
+    health = await probe_health(chroma(url, client, database="nope"), HANG_S)
     assert health.status == "down"
     assert health.detail == ("Chroma has no database 'nope' of tenant 'default_tenant': create it, or set "
                              "`database:` to one that exists")
     with pytest.raises(NotFoundError, match="no database 'nope'"):
         await chroma(url, client, database="nope").list_models()
-    missing_tenant = await chroma(url, client, tenant="acme").health()
+    missing_tenant = await probe_health(chroma(url, client, tenant="acme"), HANG_S)
     assert missing_tenant.detail == "Chroma has no tenant 'acme': set `tenant:` to one that exists"
 
 
@@ -101,13 +103,13 @@ async def test_only_an_integer_nanosecond_heartbeat_proves_a_chroma(client: http
         return JSONResponse(beat if request.url.path.endswith("/heartbeat") else [])
 
     with EmulatorServer(app=Starlette(routes=[Route("/{path:path}", answer)]), plan=FaultPlan()) as server:
-        health = await chroma(server.url, client).health()
+        health = await probe_health(chroma(server.url, client), HANG_S)
     assert health.status == "down"
 
 
 async def test_a_server_without_chroma_heartbeats_says_it_is_not_chroma(emulator: EmulatorFactory,
                                                                         client: httpx.AsyncClient) -> None:
-    health = await chroma(emulator("vllm").url, client).health()
+    health = await probe_health(chroma(emulator("vllm").url, client), HANG_S)
     assert health.status == "down" and "not a Chroma server" in health.detail
     assert "/api/v2" in health.detail and "/api/v1" in health.detail
 

@@ -19,6 +19,7 @@ import pytest
 from providers.adapters import build_adapter
 from providers.base import Adapter, AdapterOptions
 from providers.errors import NotFoundError
+from providers.health_policy import probe_health
 from providers.http import make_client
 from tests.waiting import HANG_S, wait_for_condition_sync
 
@@ -98,7 +99,7 @@ def chroma(url: str, client: httpx.AsyncClient, **options: Any) -> Adapter:
 
 async def test_health_is_up_with_the_collections_and_the_servers_version(real_chroma: str,
                                                                          client: httpx.AsyncClient) -> None:
-    health = await chroma(real_chroma, client).health()
+    health = await probe_health(chroma(real_chroma, client), HANG_S)
     assert health.status == "up", health.detail
     assert sorted(health.models_loaded) == sorted(DEFAULT_COLLECTIONS) and health.detail == "2 collections"
     assert health.version == "1.0.0"  # what chroma 1.5.x's /api/v2/version says
@@ -113,26 +114,26 @@ async def test_list_models_returns_the_collections(real_chroma: str, client: htt
 async def test_a_provider_on_another_database_sees_only_its_collections(real_chroma: str,
                                                                         client: httpx.AsyncClient) -> None:
     labdb = chroma(real_chroma, client, database="labdb")
-    health = await labdb.health()
+    health = await probe_health(labdb, HANG_S)
     assert (health.status, health.models_loaded) == ("up", LABDB_COLLECTIONS)
     assert [m.name for m in await labdb.list_models()] == list(LABDB_COLLECTIONS)
 
 
 async def test_an_empty_database_is_up_with_no_collections(real_chroma: str, client: httpx.AsyncClient) -> None:
-    health = await chroma(real_chroma, client, database="emptydb").health()
+    health = await probe_health(chroma(real_chroma, client, database="emptydb"), HANG_S)
     assert (health.status, health.models_loaded, health.detail) == ("up", (), "0 collections")
 
 
 async def test_a_missing_database_or_tenant_is_one_clear_line(real_chroma: str, client: httpx.AsyncClient) -> None:
     # Chroma itself lists a missing database as an empty 200: the adapter asks the database to tell them apart.
     missing = chroma(real_chroma, client, database="nope")
-    health = await missing.health()
+    health = await probe_health(missing, HANG_S)
     assert health.status == "down"
     assert health.detail == ("Chroma has no database 'nope' of tenant 'default_tenant': create it, or set "
                              "`database:` to one that exists")
     with pytest.raises(NotFoundError, match="no database 'nope'"):
         await missing.list_models()
-    no_tenant = await chroma(real_chroma, client, tenant="acme").health()
+    no_tenant = await probe_health(chroma(real_chroma, client, tenant="acme"), HANG_S)
     assert (no_tenant.status, no_tenant.detail) == ("down", "Chroma has no tenant 'acme': set `tenant:` to one "
                                                             "that exists")
 
@@ -141,6 +142,6 @@ async def test_a_database_name_that_needs_quoting_reaches_chroma_intact(real_chr
                                                                         client: httpx.AsyncClient) -> None:
     for path, name in ((DATABASES, "team-a_rag"), (f"{DATABASES}/team-a_rag/collections", "quoted")):
         assert (await client.post(f"{real_chroma}{path}", json={"name": name})).status_code == 200
-    odd = await chroma(real_chroma, client, database="team a/rag").health()
+    odd = await probe_health(chroma(real_chroma, client, database="team a/rag"), HANG_S)
     assert odd.status == "down" and "no database 'team a/rag'" in odd.detail  # asked for, not mangled into another
-    assert (await chroma(real_chroma, client, database="team-a_rag").health()).models_loaded == ("quoted",)
+    assert (await probe_health(chroma(real_chroma, client, database="team-a_rag"), HANG_S)).models_loaded == ("quoted",)

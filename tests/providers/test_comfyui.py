@@ -28,11 +28,12 @@ from providers.errors import (
     ServerError,
     UnreachableError,
 )
+from providers.health_policy import probe_health
 from providers.http import make_client
 from tests.conftest import EmulatorFactory
 from tests.emulator_control import comfy_engine
 from tests.png_check import decoded_png_size
-from tests.waiting import bounded, wait_for_condition
+from tests.waiting import HANG_S, bounded, wait_for_condition
 
 SMALL = {"width": 64, "height": 64, "steps": 4}
 
@@ -123,7 +124,7 @@ async def test_adapter_never_sends_origin_even_when_configured(emulator: Emulato
     async with httpx.AsyncClient(event_hooks={"request": [remember]}, trust_env=False) as hooked:
         adapter = adapter_for(emulator("comfyui").url, hooked, headers={"Origin": "http://evil.example"})
         result = await adapter.generate_image(ImageRequest("x", **SMALL))
-        assert (await adapter.health()).status == "up"
+        assert (await probe_health(adapter, HANG_S)).status == "up"
     assert result.width == 64
     assert len(sent) >= 4
     assert all("origin" not in headers for headers in sent)
@@ -147,15 +148,15 @@ async def test_interrupt_stops_a_running_prompt_early(emulator: EmulatorFactory,
 async def test_health_shows_vram_and_free_releases_the_checkpoint(emulator: EmulatorFactory,
                                                                   client: httpx.AsyncClient) -> None:
     adapter = adapter_for(emulator("comfyui").url, client)
-    idle = await adapter.health()
+    idle = await probe_health(adapter, HANG_S)
     assert (idle.status, idle.version) == ("up", "0.3.40")
     assert idle.vram_total_bytes == 24 * 1024**3
     await adapter.generate_image(ImageRequest("x", **SMALL))
-    loaded = await adapter.health()
+    loaded = await probe_health(adapter, HANG_S)
     assert loaded.vram_used_bytes is not None and idle.vram_used_bytes is not None
     assert loaded.vram_used_bytes > idle.vram_used_bytes
     await adapter.free()
-    assert (await adapter.health()).vram_used_bytes == idle.vram_used_bytes
+    assert (await probe_health(adapter, HANG_S)).vram_used_bytes == idle.vram_used_bytes
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
@@ -171,7 +172,7 @@ async def test_faults_map_to_error_classes(emulator: EmulatorFactory, client: ht
 
 async def test_refused_is_unreachable_and_health_down(emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
     adapter = adapter_for(emulator("comfyui", faults="refuse").url, client)
-    assert (await adapter.health()).status == "down"
+    assert (await probe_health(adapter, HANG_S)).status == "down"
     with pytest.raises(UnreachableError):
         await adapter.generate_image(ImageRequest("x", model=CHECKPOINTS[0], **SMALL))
 

@@ -26,7 +26,9 @@ from providers.errors import (
     StreamBrokenError,
     UnreachableError,
 )
+from providers.health_policy import probe_health
 from providers.http import make_client
+from tests.waiting import HANG_S
 
 AdapterFactory = Callable[..., TGIAdapter]
 
@@ -130,16 +132,16 @@ async def test_prompt_plus_max_new_tokens_over_total_is_context_too_long_with_co
 async def test_health_reports_version_and_model_and_list_models_the_window(emulator, make_adapter) -> None:
     server = emulator("tgi")
     adapter = make_adapter(server)
-    health = await adapter.health()
+    health = await probe_health(adapter, HANG_S)
     assert health.status == "up" and health.version == "3.3.6" and health.models_loaded == (MODEL_ID,)
     models = await adapter.list_models()
     assert [(m.name, m.context_length, m.loaded) for m in models] == [(MODEL_ID, MAX_TOTAL_TOKENS, True)]
     info = await adapter.info()
     assert info.max_input_tokens == MAX_INPUT_TOKENS
-    assert (await make_adapter(server, fault="503").health()).status == "down"
-    assert (await make_adapter(server, fault="401").health()).status == "unauthorized"
+    assert (await probe_health(make_adapter(server, fault="503"), HANG_S)).status == "degraded"
+    assert (await probe_health(make_adapter(server, fault="401"), HANG_S)).status == "unauthorized"
     server.refuse()
-    assert (await adapter.health()).status == "down"
+    assert (await probe_health(adapter, HANG_S)).status == "down"
 
 
 async def test_generate_route_answers_with_details(shared_server) -> None:

@@ -12,8 +12,10 @@ from providers.adapters import build_adapter
 from providers.adapters.grpc_port import is_http2_settings_frame
 from providers.base import Adapter, AdapterOptions
 from providers.errors import ProtocolError
+from providers.health_policy import probe_health
 from providers.http import make_client
 from tests.hostile.hostile_server import canned, hostile_server
+from tests.waiting import HANG_S
 
 grpc = pytest.importorskip("grpc", reason="grpcio (installed with chromadb, the test extra) is not installed")
 
@@ -43,7 +45,7 @@ def service(kind: str, url: str, client: httpx.AsyncClient) -> Adapter:
 async def test_milvus_on_a_grpc_port_says_grpc_and_what_to_configure(grpc_port: str,
                                                                      client: httpx.AsyncClient) -> None:
     milvus = service("milvus", grpc_port, client)
-    health = await milvus.health()
+    health = await probe_health(milvus, HANG_S)
     assert health.status == "down"
     assert health.detail.startswith("this port speaks gRPC (HTTP/2 only), not HTTP/1.1")
     assert "milvus-lite" in health.detail and "REST API" in health.detail and "19530" in health.detail
@@ -52,18 +54,18 @@ async def test_milvus_on_a_grpc_port_says_grpc_and_what_to_configure(grpc_port: 
 
 
 async def test_qdrant_on_its_grpc_port_points_at_its_rest_port(grpc_port: str, client: httpx.AsyncClient) -> None:
-    health = await service("qdrant", grpc_port, client).health()
+    health = await probe_health(service("qdrant", grpc_port, client), HANG_S)
     assert health.status == "down" and "speaks gRPC" in health.detail and "6333" in health.detail
 
 
 async def test_services_without_a_grpc_port_keep_the_plain_error(grpc_port: str, client: httpx.AsyncClient) -> None:
-    health = await service("n8n", grpc_port, client).health()
+    health = await probe_health(service("n8n", grpc_port, client), HANG_S)
     assert health.status == "down" and health.detail.startswith("connection dropped: RemoteProtocolError")
 
 
 async def test_a_server_that_merely_drops_the_connection_gets_no_grpc_hint(client: httpx.AsyncClient) -> None:
     with hostile_server({}, default=canned(b"not http at all\r\n\r\n")) as server:
-        health = await service("milvus", server.url, client).health()
+        health = await probe_health(service("milvus", server.url, client), HANG_S)
     assert health.status == "down" and "connection dropped" in health.detail and "gRPC" not in health.detail
 
 

@@ -13,10 +13,12 @@ import pytest
 from providers.adapters import build_adapter, n8n
 from providers.base import Adapter, AdapterOptions
 from providers.errors import AuthFailedError
+from providers.health_policy import probe_health
 from providers.http import make_client
 from tests.conftest import EmulatorFactory
 from tests.hostile.hostile_server import HostileServer, Request, canned, hostile_server
 from tests.providers.recorded import FIXTURES, fixture_head, fixture_json, recorded, shape
+from tests.waiting import HANG_S
 
 GOOD_KEY = "n8n_api_0123456789abcdef"
 REVOKED_KEY = "revoked-n8n_api_0123456789abcdef"
@@ -64,14 +66,14 @@ def n8n_at(url: str, client: httpx.AsyncClient, key: str | None) -> Adapter:
 
 
 async def test_a_revoked_key_is_unauthorized_in_health(stock_n8n: HostileServer, client: httpx.AsyncClient) -> None:
-    health = await n8n_at(stock_n8n.url, client, REVOKED_KEY).health()
+    health = await probe_health(n8n_at(stock_n8n.url, client, REVOKED_KEY), HANG_S)
     assert (health.status, health.detail) == ("unauthorized", "API key refused: HTTP 401: unauthorized")
     assert REVOKED_KEY not in health.detail
 
 
 async def test_a_good_key_is_up_and_proven_by_one_workflow(stock_n8n: HostileServer,
                                                            client: httpx.AsyncClient) -> None:
-    health = await n8n_at(stock_n8n.url, client, GOOD_KEY).health()
+    health = await probe_health(n8n_at(stock_n8n.url, client, GOOD_KEY), HANG_S)
     assert (health.status, health.detail) == ("up", "API key accepted")
     asked = [r for r in stock_n8n.seen if r.path.startswith("/api/v1/workflows")]
     assert [(r.path, r.headers.get("x-n8n-api-key")) for r in asked] == [("/api/v1/workflows?limit=1", GOOD_KEY)]
@@ -79,7 +81,7 @@ async def test_a_good_key_is_up_and_proven_by_one_workflow(stock_n8n: HostileSer
 
 async def test_without_a_key_health_is_up_and_never_asks_the_api(stock_n8n: HostileServer,
                                                                  client: httpx.AsyncClient) -> None:
-    health = await n8n_at(stock_n8n.url, client, None).health()
+    health = await probe_health(n8n_at(stock_n8n.url, client, None), HANG_S)
     assert (health.status, health.detail) == ("up", "no API key: workflows not listed")
     assert [r.path for r in stock_n8n.seen] == ["/healthz", "/healthz/readiness"]
 

@@ -35,10 +35,11 @@ from providers.errors import (
     StreamBrokenError,
     UnreachableError,
 )
+from providers.health_policy import probe_health
 from providers.http import make_client
 from tests.emulator_control import ollama_state, pulls_held
 from tests.hostile.hostile_server import canned, hostile_server, http_reply
-from tests.waiting import bounded, wait_for_condition
+from tests.waiting import HANG_S, bounded, wait_for_condition
 
 HELLO = ChatRequest(model="llama3.2:1b", messages=(Message("user", "Say hello to the lab."),))
 
@@ -82,7 +83,7 @@ async def drain(stream: AsyncIterator[ChatChunk]) -> tuple[list[ChatChunk], Prov
 async def test_health_reports_version_loaded_models_and_vram(emulator: Any, client: httpx.AsyncClient) -> None:
     adapter = ollama(emulator("ollama"), client)
     await adapter.load("llama3.2:1b")
-    health = await adapter.health()
+    health = await probe_health(adapter, HANG_S)
     assert health.status == "up"
     assert health.version == "0.12.6"
     assert health.models_loaded == ("llama3.2:1b",)
@@ -91,13 +92,13 @@ async def test_health_reports_version_loaded_models_and_vram(emulator: Any, clie
 
 
 async def test_health_is_down_without_raising_when_nothing_listens(emulator: Any, client: httpx.AsyncClient) -> None:
-    health = await ollama(emulator("ollama", faults="refuse"), client).health()
+    health = await probe_health(ollama(emulator("ollama", faults="refuse"), client), HANG_S)
     assert health.status == "down"
     assert "ConnectError" in health.detail
 
 
 async def test_health_is_degraded_when_the_queue_is_full(emulator: Any, client: httpx.AsyncClient) -> None:
-    health = await ollama(emulator("ollama", faults="503"), client).health()
+    health = await probe_health(ollama(emulator("ollama", faults="503"), client), HANG_S)
     assert health.status == "degraded"
     assert "server busy" in health.detail
 
@@ -241,7 +242,7 @@ async def test_load_then_unload_changes_the_loaded_state(emulator: Any, client: 
     assert {m.name for m in await adapter.list_models() if m.loaded} == {"mistral:7b"}
     await adapter.unload("mistral:7b")
     assert not [m for m in await adapter.list_models() if m.loaded]
-    assert (await adapter.health()).models_loaded == ()
+    assert (await probe_health(adapter, HANG_S)).models_loaded == ()
 
 
 async def test_embed_returns_one_unit_vector_per_input(shared: EmulatorServer, client: httpx.AsyncClient) -> None:
@@ -397,12 +398,12 @@ async def test_a_probe_of_a_server_that_stays_up_is_one_request_and_a_failure_is
               "/api/ps": canned(http_reply(b'{"models": []}'))}
     with hostile_server(routes) as server:
         adapter = OllamaAdapter(AdapterOptions(name="o", base_url=server.url, kind="ollama"), client)
-        first, second = await adapter.health(), await adapter.health()
+        first, second = await probe_health(adapter, HANG_S), await probe_health(adapter, HANG_S)
         assert (first.status, second.status, second.version) == ("up", "up", "0.12.6")
         assert [r.path for r in server.seen] == ["/api/version", "/api/ps", "/api/ps"]
         routes["/api/ps"] = canned(http_reply(b'{"error": "busy"}', status=500))
         routes["/api/version"] = canned(http_reply(b'{"error": "unauthorized"}', status=401))
-        third = await adapter.health()
+        third = await probe_health(adapter, HANG_S)
     # The cached version skipped the liveness call: the failure is judged the full way, as on a first probe.
     assert third.status == "unauthorized"
     assert [r.path for r in server.seen][3:] == ["/api/ps", "/api/version"]

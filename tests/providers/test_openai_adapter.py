@@ -21,7 +21,9 @@ from providers.emulators.registry import start_emulator
 from providers.emulators.server import EmulatorServer
 from providers.emulators.text import Pace
 from providers.errors import ContextTooLongError, UnreachableError, UnsupportedError
+from providers.health_policy import probe_health
 from providers.http import make_client
+from tests.waiting import HANG_S
 
 FLAVOURS = ("openai", "vllm", "llamacpp")
 CHAT_MODEL = {"openai": "gpt-4o-mini", "vllm": "meta-llama/Llama-3.1-8B-Instruct",
@@ -105,7 +107,7 @@ async def test_vllm_health_reports_version_and_live_load(servers: dict[str, Emul
         for stream in streams:
             await anext(stream)  # the role chunk has no text; wait for real text
             await anext(stream)
-        busy = await slow_lab.health()
+        busy = await probe_health(slow_lab, HANG_S)
         assert busy.status == "up" and busy.version == "0.10.1.1"
         assert busy.metrics["requests_running"] == 2 and busy.metrics["requests_waiting"] == 0
         assert 0 < busy.metrics["kv_cache_usage"] < 1
@@ -115,7 +117,7 @@ async def test_vllm_health_reports_version_and_live_load(servers: dict[str, Emul
     finally:
         slow.stop()
     await collect(lab.chat_stream(request_for("vllm")))
-    idle = await lab.health()
+    idle = await probe_health(lab, HANG_S)
     assert idle.metrics["requests_running"] == 0
     assert idle.metrics["ttft_p50_s"] >= 0 and "ttft_mean_s" in idle.metrics
     assert idle.models_loaded == ("meta-llama/Llama-3.1-8B-Instruct", "sql-lora")
@@ -130,7 +132,7 @@ async def test_llamacpp_health_reports_slots_context_and_build(servers: dict[str
         stream = lab.chat_stream(request_for("llamacpp", max_tokens=20))
         await anext(stream)
         await anext(stream)
-        health = await lab.health()
+        health = await probe_health(lab, HANG_S)
         await stream.aclose()
     finally:
         slow.stop()
@@ -143,14 +145,14 @@ async def test_llamacpp_health_reports_slots_context_and_build(servers: dict[str
 
 async def test_openai_health_probes_the_model_list(servers: dict[str, EmulatorServer],
                                                    client: httpx.AsyncClient) -> None:
-    health = await adapter("openai", servers["openai"].url, client).health()
+    health = await probe_health(adapter("openai", servers["openai"].url, client), HANG_S)
     assert health.status == "up" and health.latency_ms is not None and health.models_loaded == ()
 
 
 async def test_hosted_flavour_without_a_key_is_unauthorized_without_a_call(client: httpx.AsyncClient) -> None:
-    health = await adapter("openai", "http://127.0.0.1:9", client, key=None).health()
-    assert health.status == "unauthorized" and "no" in health.detail and health.latency_ms is None
-    local = await adapter("llamacpp", "http://127.0.0.1:9", client, key=None).health()
+    health = await probe_health(adapter("openai", "http://127.0.0.1:9", client, key=None), HANG_S)
+    assert health.status == "unauthorized" and "no" in health.detail  # a call to port 9 would have been down
+    local = await probe_health(adapter("llamacpp", "http://127.0.0.1:9", client, key=None), HANG_S)
     assert local.status == "down"
 
 
@@ -165,7 +167,7 @@ async def test_health_statuses_from_faults(flavour: str, fault: str, status: str
                                            client: httpx.AsyncClient) -> None:
     server = start_emulator(flavour, faults=fault)
     try:
-        health = await adapter(flavour, server.url, client).health()
+        health = await probe_health(adapter(flavour, server.url, client), HANG_S)
     finally:
         server.stop()
     assert health.status == status and detail in health.detail
@@ -175,7 +177,7 @@ async def test_unreachable_server_is_down_for_health_and_unreachable_for_chat(cl
     server = start_emulator("vllm", faults="refuse")
     try:
         lab = adapter("vllm", server.url, client)
-        assert (await lab.health()).status == "down"
+        assert (await probe_health(lab, HANG_S)).status == "down"
         with pytest.raises(UnreachableError):
             await collect(lab.chat_stream(request_for("vllm")))
     finally:
@@ -278,9 +280,9 @@ async def test_closing_a_stream_early_frees_the_server(client: httpx.AsyncClient
         await anext(stream)
         await stream.aclose()
         for _ in range(50):  # the server notices the closed connection within a token or two
-            if (await lab.health()).metrics.get("requests_running") == 0:
+            if (await probe_health(lab, HANG_S)).metrics.get("requests_running") == 0:
                 break
             await asyncio.sleep(0.02)
-        assert (await lab.health()).metrics["requests_running"] == 0
+        assert (await probe_health(lab, HANG_S)).metrics["requests_running"] == 0
     finally:
         slow.stop()

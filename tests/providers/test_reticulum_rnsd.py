@@ -24,6 +24,7 @@ from providers.adapters import build_adapter
 from providers.adapters.reticulum import SYSTEM_CONFIG_DIR
 from providers.adapters.rns_instance import is_listening, shared_instance
 from providers.base import Adapter, AdapterOptions
+from providers.health_policy import probe_health
 from providers.http import make_client
 from providers.monitor import HealthMonitor, MonitorPolicy
 from tests.providers.rns_text_view import text_view_interfaces
@@ -172,7 +173,7 @@ def rnstatus_processes(config_dir: Path) -> list[int]:
 
 
 async def test_counts_and_names_match_rnstatus_own_text_view(lab_rnsd: Rnsd, client: httpx.AsyncClient) -> None:
-    health = await reticulum(client, lab_rnsd.config_dir).health()
+    health = await probe_health(reticulum(client, lab_rnsd.config_dir), HANG_S)
     text_view = text_view_interfaces(_rnstatus(lab_rnsd.config_dir).stdout)
     up = tuple(name for name, is_up in text_view if is_up)
     assert len(text_view) == 3 and len(up) == 2  # the shared instance, the server; the dead client is down
@@ -185,7 +186,7 @@ async def test_counts_and_names_match_rnstatus_own_text_view(lab_rnsd: Rnsd, cli
 async def test_down_when_the_only_network_interface_is_down(start_rnsd: Callable[..., Rnsd],
                                                             client: httpx.AsyncClient) -> None:
     rnsd = start_rnsd(server=False)
-    health = await reticulum(client, rnsd.config_dir).health()
+    health = await probe_health(reticulum(client, rnsd.config_dir), HANG_S)
     assert [up for _, up in text_view_interfaces(_rnstatus(rnsd.config_dir).stdout)] == [True, False]
     assert health.status == "down"
     assert health.detail == f"1/2 interfaces up · no network interface is up: {rnsd.dead_client}"
@@ -195,7 +196,7 @@ async def test_down_when_the_only_network_interface_is_down(start_rnsd: Callable
 async def test_no_rnsd_is_down_and_rnstatus_never_ran(tmp_path: Path, client: httpx.AsyncClient,
                                                       tcp_instance: bool) -> None:
     _write_config(tmp_path / "idle", server=False, dead_port=_free_port(), tcp_instance=tcp_instance)
-    health = await reticulum(client, tmp_path / "idle").health()
+    health = await probe_health(reticulum(client, tmp_path / "idle"), HANG_S)
     assert health.status == "down"
     assert health.detail.startswith("no shared RNS instance: is rnsd running? (nothing listens on ")
     # rnstatus would have made storage/ here (and held the instance's socket while it looked)
@@ -205,7 +206,7 @@ async def test_no_rnsd_is_down_and_rnstatus_never_ran(tmp_path: Path, client: ht
 async def test_share_instance_off_is_down_without_running_rnstatus(tmp_path: Path,
                                                                    client: httpx.AsyncClient) -> None:
     _write_config(tmp_path / "alone", server=False, dead_port=_free_port(), share=False)
-    health = await reticulum(client, tmp_path / "alone").health()
+    health = await probe_health(reticulum(client, tmp_path / "alone"), HANG_S)
     assert (health.status, health.detail) == (
         "down", f"share_instance is off in {tmp_path / 'alone'}/config: rnstatus cannot reach that rnsd")
     assert files_under(tmp_path / "alone") == ["config"]
@@ -214,7 +215,7 @@ async def test_share_instance_off_is_down_without_running_rnstatus(tmp_path: Pat
 async def test_a_shared_instance_on_tcp_is_found_too(start_rnsd: Callable[..., Rnsd],
                                                     client: httpx.AsyncClient) -> None:
     rnsd = start_rnsd(tcp_instance=True)
-    health = await reticulum(client, rnsd.config_dir).health()
+    health = await probe_health(reticulum(client, rnsd.config_dir), HANG_S)
     assert health.detail == f"2/3 interfaces up · down: {rnsd.dead_client}"
     assert health.models_loaded[0].startswith("Shared Instance[")
 
@@ -225,7 +226,7 @@ async def test_a_probe_cut_short_on_a_hung_rnsd_leaves_no_rnstatus_running(
     config_dir = hung_rnsd.config_dir
     assert rnstatus_processes(config_dir) == []
     if cut == "task.cancel()":
-        probe = asyncio.create_task(reticulum(client, config_dir).health())
+        probe = asyncio.create_task(probe_health(reticulum(client, config_dir), HANG_S))
         await wait_for_condition(lambda: rnstatus_processes(config_dir), what="rnstatus to start")
         probe.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -235,7 +236,7 @@ async def test_a_probe_cut_short_on_a_hung_rnsd_leaves_no_rnstatus_running(
         health = await bounded(monitor.probe("mesh"), what="the monitor's probe")
         assert (health.status, health.detail) == ("down", "no answer within 1s")
     else:
-        health = await bounded(reticulum(client, config_dir, timeout_s=1.0).health(), what="the probe")
+        health = await bounded(probe_health(reticulum(client, config_dir, timeout_s=1.0), HANG_S), what="the probe")
         assert (health.status, health.detail) == ("down", "rnstatus gave no answer within 1s")
     await wait_for_condition(lambda: not rnstatus_processes(config_dir), what="no rnstatus left running")
 
@@ -248,7 +249,7 @@ async def test_without_config_dir_rns_default_locations_are_used(
     default = isolated_home / where
     default.parent.mkdir(parents=True, exist_ok=True)
     default.symlink_to(lab_rnsd.config_dir, target_is_directory=True)
-    health = await reticulum(client, None).health()
+    health = await probe_health(reticulum(client, None), HANG_S)
     assert health.detail == f"2/3 interfaces up · down: {lab_rnsd.dead_client}"
 
 
@@ -257,7 +258,7 @@ async def test_no_config_anywhere_is_down_and_home_stays_empty(isolated_home: Pa
     if (SYSTEM_CONFIG_DIR / "config").is_file():
         pytest.skip(f"{SYSTEM_CONFIG_DIR} holds a config: rns (and the adapter) would use it")
     assert os.environ["HOME"] == str(isolated_home) and files_under(isolated_home) == []
-    health = await reticulum(client, None).health()
+    health = await probe_health(reticulum(client, None), HANG_S)
     assert health.status == "down"
     assert "set config_dir" in health.detail and "~/.reticulum" in health.detail
     assert files_under(isolated_home) == []
@@ -266,7 +267,7 @@ async def test_no_config_anywhere_is_down_and_home_stays_empty(isolated_home: Pa
 async def test_a_config_dir_without_a_config_is_left_untouched(tmp_path: Path, client: httpx.AsyncClient) -> None:
     empty = tmp_path / "not-yet-reticulum"
     empty.mkdir()
-    health = await reticulum(client, empty).health()
+    health = await probe_health(reticulum(client, empty), HANG_S)
     assert health.status == "down"
     assert health.detail.startswith(f"no Reticulum config in {empty} (config_dir)")
     assert files_under(empty) == []
@@ -276,5 +277,5 @@ async def test_no_rnstatus_on_path_says_how_to_get_it(lab_rnsd: Rnsd, tmp_path: 
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       client: httpx.AsyncClient) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    health = await reticulum(client, lab_rnsd.config_dir).health()
+    health = await probe_health(reticulum(client, lab_rnsd.config_dir), HANG_S)
     assert health.status == "down" and "install Reticulum" in health.detail

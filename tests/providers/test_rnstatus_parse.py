@@ -24,7 +24,7 @@ def recorded() -> dict[str, Any]:
 
 
 def health_of(stats: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
-    health = health_from_rnstatus_json(json.dumps(stats).encode(), 1.0)
+    health = health_from_rnstatus_json(json.dumps(stats).encode())
     return health.status, health.detail, health.models_loaded
 
 
@@ -34,16 +34,15 @@ def test_the_recorded_json_counts_and_names_what_the_text_view_shows() -> None:
     assert text_view == [("Shared Instance[rns/lab14242]", True),
                          ("TCPServerInterface[Loopback TCP Server/127.0.0.1:14242]", True),
                          ("TCPInterface[Dead Client/127.0.0.1:14249]", False)]
-    health = health_from_rnstatus_json(RECORDED_JSON, 12.5)
+    health = health_from_rnstatus_json(RECORDED_JSON)
     assert health.status == "degraded"
     assert health.detail == "2/3 interfaces up · down: TCPInterface[Dead Client/127.0.0.1:14249]"
     assert health.models_loaded == tuple(name for name, up in text_view if up)
-    assert health.latency_ms == 12.5
 
 
 def test_the_nul_byte_of_rnstatus_own_connection_never_reaches_a_name_or_the_detail() -> None:
     assert any("\x00" in i["short_name"] for i in recorded()["interfaces"])  # as recorded
-    health = health_from_rnstatus_json(RECORDED_JSON, 1.0)
+    health = health_from_rnstatus_json(RECORDED_JSON)
     shown = (health.detail, *health.models_loaded)
     assert not any("\x00" in text or "␀" in text or "LocalInterface" in text for text in shown)
 
@@ -128,5 +127,5 @@ def test_transport_uptime_is_shown_when_transport_is_on() -> None:
     (b"\x1b]0;title\x07not json", "rnstatus -j printed no JSON: b'\\x1b]0;title\\x07not json'"),
 ])
 def test_output_that_is_not_rnstatus_json_is_down(out: bytes, detail: str) -> None:
-    health = health_from_rnstatus_json(out, 1.0)
+    health = health_from_rnstatus_json(out)
     assert (health.status, health.detail) == ("down", detail)
