@@ -53,8 +53,8 @@ def health_status(error: ProviderError) -> HealthStatus:
     | UnreachableError (refused, DNS, no route)    | down         | nothing answered                              |
     | ProviderTimeoutError (any phase)             | down         | nothing answered in time                      |
     | ProtocolError (garbage, dropped connection)  | down         | what answered is not this kind's API (another |
-    |                                              |              | server on the port, a proxy's page): nothing  |
-    |                                              |              | proves the backend alive                      |
+    |                                              |              | server on the port, a proxy's page), or cuts  |
+    |                                              |              | every reply: nothing usable answers           |
     | BadRequestError, NotFoundError (other 4xx)   | down         | it refuses the cheapest call its kind has:    |
     |                                              |              | wrong URL or missing database, a fault of the |
     |                                              |              | configuration that no wait will cure          |
@@ -87,7 +87,8 @@ def health_from_error(error: ProviderError) -> Health:
 async def probe_health(adapter: Adapter, timeout_s: float) -> Health:
     """Probe `adapter` once: bounded by `timeout_s`, timed over the whole probe (`latency_ms`, whatever the
     outcome), its failure judged by `health_status`. Never raises for the provider's failure, nor for an
-    exception an adapter let escape (judged as the ProtocolError it stands for); cancellation passes through."""
+    exception an adapter let escape: that is `down` with its name in the detail, since nothing this probe read can
+    be trusted to show the backend alive; cancellation passes through."""
     started = time.perf_counter()
     bound = asyncio.timeout(timeout_s)
     try:
@@ -96,6 +97,8 @@ async def probe_health(adapter: Adapter, timeout_s: float) -> Health:
     except Exception as exc:
         if isinstance(exc, TimeoutError) and bound.expired():
             health = Health("down", detail=f"no answer within {timeout_s:g}s")
+        elif isinstance(exc, ProviderError):
+            health = health_from_error(exc)
         else:
-            health = health_from_error(as_provider_error(exc, adapter.name))
+            health = Health("down", detail=as_provider_error(exc, adapter.name).brief)
     return replace(health, latency_ms=(time.perf_counter() - started) * 1000.0)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 from providers.adapters.openai_parse import as_dict, as_float, as_str, models_from_list, props_context
 from providers.adapters.prometheus import llamacpp_summary, vllm_summary
 from providers.base import Health, HealthStatus
-from providers.errors import AuthFailedError, OverloadedError, ProviderError, ServerError
+from providers.errors import AuthFailedError, NotFoundError, OverloadedError, ProviderError, ServerError
 
 if TYPE_CHECKING:
     from providers.adapters.openai_compat import OpenAICompatAdapter
@@ -74,6 +74,10 @@ async def _llamacpp_probe(adapter: OpenAICompatAdapter) -> Health:
         await adapter.get_json(adapter.root_url("/health"))  # 200 {"status":"ok"}: recorded
     except OverloadedError as exc:  # 503 "Loading model": alive, not ready yet (documented, not recorded)
         return Health("degraded", detail=exc.message)
+    except NotFoundError:
+        # llama-cpp-python's server (also kind llamacpp) has no /health, /props or /slots: its model list is
+        # what proves it up (its routes recorded in llamacpp_python_v1_models.json).
+        return await _models_probe(adapter)
     props, slots, metrics, loaded = await asyncio.gather(
         optional(adapter.get_json(adapter.root_url("/props"))),
         optional(adapter.get_json(adapter.root_url("/slots"))),

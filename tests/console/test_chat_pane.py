@@ -71,6 +71,8 @@ async def test_reply_streams_into_the_log_with_served_by_and_tokens(lab_deck: De
         assert messages[1].content == block.source
         assert messages[1].served_by == VLLM
         assert pane.session.title == "hello lab"
+        [row] = lab_deck.ledger.recent_requests()  # one row for the one reply, written with its turn
+        assert [m.request_id for m in messages] == [row.id, row.id]
 
 
 async def test_escape_cancels_mid_stream_and_the_turn_is_stored_cancelled(lab: Lab, lab_deck: Deck) -> None:
@@ -89,9 +91,17 @@ async def test_escape_cancels_mid_stream_and_the_turn_is_stored_cancelled(lab: L
         answer = lab_deck.ledger.messages(pane.session.id)[-1]
         assert answer.status == "cancelled"
         assert answer.content and answer.content == block.source  # the partial text, as shown
+        assert answer.meta["reason"] == "cancelled by the operator"
+        [row] = lab_deck.ledger.recent_requests()
+        assert (row.id, row.status) == (answer.request_id, "cancelled")
 
 
 async def test_broken_stream_shows_partial_text_marked_cut(lab: Lab, lab_deck: Deck) -> None:
+    # The chat path is under test: with every reply cut, the monitor would rightly call box-vllm down and the
+    # route would skip it, so probing stops once it has been seen up.
+    await wait_for_condition(lambda: (h := lab_deck.health_of("box-vllm")) is not None and h.status == "up",
+                             what="box-vllm probed up")
+    await lab_deck.stop_probing()
     lab.set_faults("box-vllm", "cut")
     pane = ChatPane(lab_deck)
     async with PaneApp(pane).run_test(size=(100, 30)) as pilot:
@@ -114,6 +124,18 @@ async def test_broken_stream_shows_partial_text_marked_cut(lab: Lab, lab_deck: D
         again = reloaded.query(AnswerBlock).last()
         assert (again.source, footer_text(again)) == shown, "a reloaded session shows the same answer and facts"
         assert again.has_class("-cut") and status_text(again).startswith("✂ cut:")
+
+
+async def test_a_prompt_to_an_unknown_target_is_kept_alone_and_marked_failed(lab_deck: Deck) -> None:
+    pane = ChatPane(lab_deck)
+    async with PaneApp(pane).run_test(size=(100, 30)) as pilot:
+        pane.set_target("nowhere/none")
+        await send(pilot, pane, "anyone?")
+        block = await settled(pilot, pane)
+        assert block.has_class("-failed") and "nowhere" in status_text(block)
+        assert pane.session is not None and lab_deck.ledger is not None
+        assert [(m.role, m.content) for m in lab_deck.ledger.messages(pane.session.id)] == [("user", "anyone?")]
+        assert lab_deck.ledger.recent_requests() == [], "no request was made"
 
 
 async def test_counted_usage_is_marked_estimated_in_the_footer_and_after_reload(emulator: EmulatorFactory,
