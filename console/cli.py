@@ -64,7 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", metavar="PROMPT", nargs="?")
     p.add_argument("--system", metavar="S")
     p.add_argument("--max-tokens", metavar="N", type=int)
+    p.add_argument("--session", metavar="NAME|ID",
+                   help="continue this session with its history (a new name starts a session so named)")
+    p.add_argument("--new", action="store_true", help="start a new session, even if --session names one")
     _handler(p, "console.commands.ops:chat")
+
+    sessions = sub.add_parser("sessions", help="chat sessions kept in the ledger")
+    sessions_sub = sessions.add_subparsers(dest="sessions_command", metavar="ACTION", parser_class=_Parser,
+                                           required=True)
+    p = sessions_sub.add_parser("list", help="id, title, target, last activity and turns of each session")
+    _common(p, json_output=True)
+    _handler(p, "console.commands.sessions:list_sessions")
+    p = sessions_sub.add_parser("show", help="the turns of one session")
+    _common(p, json_output=True)
+    p.add_argument("session", metavar="ID|NAME")
+    _handler(p, "console.commands.sessions:show_session")
+    p = sessions_sub.add_parser("export", help="one session as Markdown or JSON")
+    _common(p)
+    p.add_argument("session", metavar="ID|NAME")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--out", metavar="FILE")
+    _handler(p, "console.commands.sessions:export_session")
 
     route = sub.add_parser("route", help="routing table tools")
     route_sub = route.add_subparsers(dest="route_command", metavar="ACTION", parser_class=_Parser, required=True)

@@ -100,7 +100,7 @@ async def run_traffic(deck: Deck, *, interval_s: float = 4.0, rng: random.Random
     """Send a short chat to a random demo alias every ~`interval_s` (jittered) so every pane has something to
     show; failures are part of the show (they feed breakers and graphs). Returns how many were sent."""
     dice = rng or random.Random()
-    aliases = [a for a in TRAFFIC_ALIASES if a in deck.router.routes] or list(deck.router.routes)
+    aliases = [a for a in TRAFFIC_ALIASES if a in deck.aliases()] or deck.aliases()
     sent = 0
     while aliases and (limit is None or sent < limit):
         await asyncio.sleep(interval_s * dice.uniform(0.6, 1.4))

@@ -28,7 +28,7 @@ class ShellCommands:
     def completions(self) -> Completions:
         deck = self.app.deck
         providers = list(deck.providers)
-        aliases = list(deck.router.routes)
+        aliases = deck.aliases()
         return Completions(self.commands, {
             "provider": providers, "alias": aliases, "target": [*aliases, *(f"{p}/" for p in providers)],
             "spec": ["off", "refuse", "503", "429:5", "delay:2", "stall_mid:5", "cut"],
@@ -77,8 +77,8 @@ class ShellCommands:
         self._call_pane("models", "request_pull", *args)
 
     def cmd_route(self, args: list[str]) -> None:
-        if len(args) != 1 or args[0] not in self.app.deck.router.routes:
-            self.fail("usage: :route ALIAS (one of " + ", ".join(self.app.deck.router.routes) + ")")
+        if len(args) != 1 or args[0] not in self.app.deck.aliases():
+            self.fail("usage: :route ALIAS (one of " + ", ".join(self.app.deck.aliases()) + ")")
             return
         self.app.push_screen(RoutePlanScreen(self.app.deck, args[0]))
 
@@ -99,7 +99,7 @@ class ShellCommands:
         except ChaosError as exc:
             self.fail(str(exc))
             return
-        self.app.deck.monitor.probe_now(provider)
+        self.app.deck.probe_now(provider)
         self.app.status.update_from()
         self.app.notify(f"chaos on {provider}: {applied}" if applied else f"{provider} mended", markup=False)
 
@@ -145,7 +145,7 @@ class DeckCommandProvider(Provider):
         entries: list[tuple[str, str]] = []
         for spec in shell.commands:
             if spec.name == "route":
-                entries += [(f":route {alias}", f"explain plan of {alias}") for alias in app.deck.router.routes]
+                entries += [(f":route {alias}", f"explain plan of {alias}") for alias in app.deck.aliases()]
             elif spec.name == "chaos":
                 entries += [(f":chaos {p}", f"demo: break {p}") for p in app.deck.providers]
                 entries += [(f":chaos {p} off", f"demo: mend {p}") for p in app.deck.providers]

@@ -1,13 +1,28 @@
-"""Circuit breakers per provider+model: closed → open → half-open → closed."""
+"""Circuit breakers per provider+model: closed → open → half-open → closed. The Router owns the board; others
+read a breaker through `BreakerReading` and feed it through the Router's methods."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 BreakerState = Literal["closed", "open", "half_open"]
+BREAKER_RANK: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}
+HEALTH_REASON_CHARS = 120
+
+
+class BreakerReading(NamedTuple):
+    """A breaker as seen at one moment: its state, seconds until an open one half-opens (0 otherwise), and why it
+    opened (kept while half-open; empty once closed)."""
+
+    state: BreakerState
+    seconds_left: float
+    reason: str
+
+
+CLOSED = BreakerReading("closed", 0.0, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +92,17 @@ class CircuitBreaker:
             if rate >= self.policy.error_rate:
                 self._open(now + self.policy.cooldown_s, f"error rate {rate:.0%} over {len(recent)} requests")
 
+    def reading(self, now: float) -> BreakerReading:
+        state = self.current(now)
+        left = max(0.0, self.opened_until - now) if state == "open" else 0.0
+        return BreakerReading(state, left, self.reason)
+
+    def end_cooldown(self, now: float) -> None:
+        """An open breaker half-opens at once: the next request probes instead of waiting out the cooldown."""
+        if self.current(now) == "open":
+            self.opened_until = now
+            self.current(now)
+
     def open_until(self, now: float, until: float, reason: str) -> None:
         """Open until a known time (a rate limit's Retry-After)."""
         self._open(max(until, self.opened_until if self.state == "open" else 0.0), reason)
@@ -107,3 +133,27 @@ class BreakerBoard:
 
     def items(self) -> list[tuple[tuple[str, str], CircuitBreaker]]:
         return list(self._breakers.items())
+
+    def of_provider(self, provider: str) -> dict[str, CircuitBreaker]:
+        """The provider's breakers by model, in the order they were first used."""
+        return {model: breaker for (name, model), breaker in self._breakers.items() if name == provider}
+
+    def note_health(self, provider: str, status: str, detail: str, now: float) -> None:
+        """A provider that went down opens its breakers (a request would only time out); one that came back up
+        half-opens them at once. Only breakers already used are touched: a model never tried has none."""
+        for breaker in self.of_provider(provider).values():
+            if status == "down":
+                breaker.open_until(now, now + breaker.policy.cooldown_s,
+                                   f"health probe: {detail}"[:HEALTH_REASON_CHARS])
+            elif status == "up":
+                breaker.end_cooldown(now)
+
+    def worst(self, provider: str, now: float) -> BreakerReading:
+        """The worst breaker over the provider's models; of two open ones, the one open longer."""
+        worst = CLOSED
+        for breaker in self.of_provider(provider).values():
+            reading = breaker.reading(now)
+            if BREAKER_RANK[reading.state] > BREAKER_RANK[worst.state] or (
+                    reading.state == worst.state == "open" and reading.seconds_left > worst.seconds_left):
+                worst = reading
+        return worst

@@ -29,7 +29,8 @@ from providers.base import (
     PullProgress,
     Usage,
 )
-from providers.chat_run import ChatRun, request_status
+from providers.chat_run import ChatRun, RunBook, record_run
+from providers.deck_readouts import DeckReadouts
 from providers.deck_signals import Budget, DeckSignals, SpendBook
 from providers.errors import AuthFailedError, ProviderError, UnknownProviderError, UnsupportedError
 from providers.http import make_client
@@ -45,6 +46,7 @@ from providers.reply_bounds import ReplyBounds, as_provider_error
 from providers.restart import RestartOutcome, RestartPlan, run_restart
 from providers.router import Router
 from providers.routing import Attempt, PlannedHop, Route, RouteTimeouts, Target
+from providers.turns import TurnPlan, summarize
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,9 @@ def reply_bounds(config: DeckConfig) -> ReplyBounds:
     return ReplyBounds(RouteTimeouts(idle_s=limits.idle_s, total_s=limits.total_s), limits.max_answer_chars)
 
 
-class Deck:
-    """Build with a config and a data dir; `async with deck:` starts the monitor and opens the ledger."""
+class Deck(DeckReadouts):
+    """Build with a config and a data dir; `async with deck:` starts the monitor and opens the ledger. The console
+    reads and asks through the Deck's methods (providers/deck_readouts.py), never through its parts."""
 
     def __init__(self, config: DeckConfig, data_dir: Path, *, monitor_policy: MonitorPolicy | None = None,
                  client: httpx.AsyncClient | None = None, demo: bool = False) -> None:
@@ -165,6 +168,7 @@ class Deck:
         """Why the ledger could not be opened or last written (one line with what to do); None while it works."""
         self._listeners: list[Listener] = []
         self._unsubscribe_monitor: Callable[[], None] | None = None
+        self._runs = RunBook(self._finish)  # the chat runs open or being written: stop() drains them
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -195,13 +199,15 @@ class Deck:
         self.ledger = ledger
 
     async def stop(self) -> None:
+        """Stop the monitor, finish the chat runs still open (their rows written, bounded), then close."""
         await self.monitor.stop()
         if self._unsubscribe_monitor is not None:
             self._unsubscribe_monitor()
+        await self._runs.drain()
         await self.client.aclose()
         if self.ledger is not None:
-            await asyncio.to_thread(self.ledger.close)
-            self.ledger = None
+            ledger, self.ledger = self.ledger, None
+            await asyncio.to_thread(ledger.close)
 
     async def __aenter__(self) -> Deck:
         await self.start()
@@ -211,21 +217,10 @@ class Deck:
         await self.stop()
 
     def _on_health(self, event: HealthEvent) -> None:
-        """Feed the breakers from the monitor, then pass the event on.
-
-        A provider that goes down opens its breakers (a request would only time out); one that comes back up
-        half-opens them at once, so the next request probes it instead of waiting out the cooldown.
-        """
+        """Tell the router a provider's health changed (down opens its breakers, up half-opens them), then pass
+        the event on."""
         if event.changed:
-            now = self.router.clock()
-            for (provider, _), breaker in self.router.breakers.items():
-                if provider != event.provider:
-                    continue
-                if event.health.status == "down":
-                    reason = f"health probe: {event.health.detail}"[:120]
-                    breaker.open_until(now, now + breaker.policy.cooldown_s, reason)
-                elif event.health.status == "up" and breaker.current(now) == "open":
-                    breaker.opened_until = now
+            self.router.note_health(event.provider, event.health.status, event.health.detail)
         self._emit(event)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -253,14 +248,15 @@ class Deck:
     def explain(self, target: str, request: ChatRequest | None = None) -> list[PlannedHop]:
         return self.router.explain(target, request)
 
-    def chat_stream(self, target: str, request: ChatRequest) -> ChatRun:
-        """A routed chat; iterate for chunks. The ledger row is written when it ends, however it ends."""
-        return ChatRun(self, self.router.stream(target, request))
+    def chat_stream(self, target: str, request: ChatRequest, *, turn: TurnPlan | None = None) -> ChatRun:
+        """A routed chat: `async with deck.chat_stream(...) as run:`, then `async for chunk in run:` once.
+        Leaving the block writes the ledger row, with `turn` in the same transaction, however the run ended."""
+        return ChatRun(self._runs, self.router.stream(target, request), turn)
 
-    async def chat(self, target: str, request: ChatRequest) -> ChatRun:
-        run = self.chat_stream(target, request)
-        async for _ in run:
-            pass
+    async def chat(self, target: str, request: ChatRequest, *, turn: TurnPlan | None = None) -> ChatRun:
+        async with self.chat_stream(target, request, turn=turn) as run:
+            async for _ in run:
+                pass
         return run
 
     def cost_of(self, provider: str, model: str, usage: Usage | None) -> float:
@@ -280,6 +276,7 @@ class Deck:
         )
 
     async def _finish(self, run: ChatRun) -> None:
+        """A run ended: price it, write its request row and turn (one transaction), tell the subscribers."""
         routed = run.routed
         served = routed.served_by or (
             Target(routed.attempts[-1].provider, routed.attempts[-1].model) if routed.attempts else None)
@@ -287,23 +284,12 @@ class Deck:
         if served is not None and cost:
             self.spend.add(served.provider, cost)
         run.cost_usd = cost
+        run.summary = summarize(run)
+        if self.ledger is None:
+            run.turn_problem = self.ledger_problem or "the ledger is not open; the turn is not saved"
+        elif (problem := await record_run(self.ledger, run, served)) is not None:
+            self.ledger_problem = problem  # the answer was still given; the caller reports the lost row
         error_kind = run.error.kind if run.error else None
-        if self.ledger is not None:
-            ledger = self.ledger
-            hop = next((i for i, a in enumerate(routed.attempts) if a.outcome == "ok"), None)
-            try:
-                await asyncio.to_thread(
-                    ledger.record_request, alias=routed.route.alias, hop=hop,
-                    provider=served.provider if served else None, model=served.model if served else None,
-                    prompt_tokens=routed.usage.prompt_tokens if routed.usage else 0,
-                    completion_tokens=routed.usage.completion_tokens if routed.usage else 0, cost_usd=cost,
-                    ttft_ms=routed.ttft_ms, latency_ms=routed.total_ms,
-                    status=request_status(run),
-                    error_kind=error_kind, error_message=str(run.error) if run.error else None,
-                    usage_estimated=bool(routed.usage and routed.usage.estimated),
-                )
-            except LedgerError as exc:  # the answer was still given; the caller reports the lost row
-                self.ledger_problem = str(exc)
         self._emit(RequestFinished(routed.route.alias, routed.served_by, tuple(routed.attempts), cost, error_kind))
 
     # --- health and catalog ---------------------------------------------------------------------------------

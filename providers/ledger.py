@@ -18,14 +18,18 @@ from providers.ledger_schema import (
     MESSAGE_COLUMNS,
     REQUEST_COLUMNS,
     SESSION_COLUMNS,
+    ChatWritten,
     ImageRecord,
     LedgerError,
     MessageRecord,
     MessageRole,
     MessageStatus,
     RequestRecord,
+    RequestRow,
+    SessionDraft,
     SessionRecord,
     Turn,
+    TurnRow,
     connect,
     image_record,
     message_record,
@@ -36,7 +40,8 @@ from providers.ledger_schema import (
 )
 from providers.ledger_scrub import ScrubbedWriter
 
-__all__ = ["ImageRecord", "Ledger", "LedgerError", "MessageRecord", "RequestRecord", "SessionRecord", "Turn"]
+__all__ = ["ChatWritten", "ImageRecord", "Ledger", "LedgerError", "MessageRecord", "RequestRecord", "RequestRow",
+           "SessionDraft", "SessionRecord", "Turn", "TurnRow", "UnknownSessionError"]
 
 JsonObject = Mapping[str, object]
 _ERROR_MESSAGE_LIMIT = 2000
@@ -46,9 +51,9 @@ def _json(value: JsonObject | None) -> str:
     return json.dumps(dict(value or {}), sort_keys=True, default=str)
 
 
-
 class UnknownSessionError(LookupError):
-    """A chat session id that is not (or no longer) in the ledger."""
+    """A chat session id (or name) that is not (or no longer) in the ledger."""
+
 
 class Ledger:
     """SQLite in WAL mode (see ledger_schema.connect for the durability choice). Every write is one
@@ -62,6 +67,7 @@ class Ledger:
         self._clock = clock
         self._tz = tz  # None: the machine's local day for "today"
         self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def open(cls, path: Path | str, *, clock: Callable[[], float] = time.time, tz: tzinfo | None = None) -> Ledger:
@@ -89,6 +95,7 @@ class Ledger:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._conn.close()
 
     def __enter__(self) -> Ledger:
@@ -101,6 +108,8 @@ class Ledger:
     def _write(self) -> Iterator[ScrubbedWriter]:
         """One transaction; a failure of the file itself (disk full, read-only, damaged) is a LedgerError."""
         with self._lock:
+            if self._closed:  # a write that came after the deck closed: say so, as for any other lost row
+                raise LedgerError(f"the ledger {self.path} was closed before this row was written")
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -150,15 +159,35 @@ class Ledger:
         """Write one request row (status ok | cut | error | cancelled) and return its id once committed.
         The error message is redacted of anything that looks like a credential. `usage_estimated`: the token
         counts were counted by llmdeck because the server sent none."""
-        message = redact(error_message)[:_ERROR_MESSAGE_LIMIT] if error_message else None
+        row = RequestRow(provider, model, status, alias, hop, prompt_tokens, completion_tokens, cost_usd, ttft_ms,
+                         latency_ms, error_kind, error_message, usage_estimated, ts)
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO requests (ts, alias, hop, provider, model, prompt_tokens, completion_tokens, cost_usd,"
-                " ttft_ms, latency_ms, status, error_kind, error_message, usage_estimated)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (self._now(ts), alias, hop, provider, model, prompt_tokens, completion_tokens, cost_usd, ttft_ms,
-                 latency_ms, status, error_kind, message, int(usage_estimated)))
-            return int(cursor.lastrowid or 0)
+            return self._insert_request(db, row)
+
+    def record_chat(self, request: RequestRow, turn: TurnRow | None = None) -> ChatWritten:
+        """Write a chat's request row and its turn in one transaction, each message linked to the row by
+        `request_id`: after a kill -9 either all of it is there or none. A draft session is opened in the same
+        transaction. UnknownSessionError (nothing written) when the turn's session is gone."""
+        with self._write() as db:
+            request_id = self._insert_request(db, request)
+            if turn is None:
+                return ChatWritten(request_id)
+            session_id = turn.session if isinstance(turn.session, int) else self._insert_session(db, turn.session)
+            user_id = self._insert_message(db, session_id, "user", turn.prompt, "complete", None, None, request_id)
+            answer_id = None if turn.answer is None else self._insert_message(
+                db, session_id, "assistant", turn.answer, turn.status, turn.served_by, turn.meta, request_id)
+            return ChatWritten(request_id, session_id, user_id, answer_id)
+
+    def _insert_request(self, db: ScrubbedWriter, row: RequestRow) -> int:
+        message = redact(row.error_message)[:_ERROR_MESSAGE_LIMIT] if row.error_message else None
+        cursor = db.execute(
+            "INSERT INTO requests (ts, alias, hop, provider, model, prompt_tokens, completion_tokens, cost_usd,"
+            " ttft_ms, latency_ms, status, error_kind, error_message, usage_estimated)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (self._now(row.ts), row.alias, row.hop, row.provider, row.model, row.prompt_tokens,
+             row.completion_tokens, row.cost_usd, row.ttft_ms, row.latency_ms, row.status, row.error_kind, message,
+             int(row.usage_estimated)))
+        return int(cursor.lastrowid or 0)
 
     def spend_since(self, provider: str | None, since: float) -> float:
         """USD recorded for `provider` (None: every provider) at or after the epoch time `since`."""
@@ -182,15 +211,25 @@ class Ledger:
         rows = self._read(f"SELECT {REQUEST_COLUMNS} FROM requests ORDER BY id DESC LIMIT ?", (limit,))
         return [request_record(row) for row in rows]
 
+    def session_requests(self, session_id: int) -> dict[int, RequestRecord]:
+        """The request rows the session's messages are linked to, by id."""
+        rows = self._read(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id IN"
+                          " (SELECT request_id FROM messages WHERE session_id = ?)", (session_id,))
+        return {record.id: record for record in map(request_record, rows)}
+
     # --- sessions -----------------------------------------------------------------------------------------
 
     def new_session(self, title: str = "New chat", *, target: str | None = None, system_prompt: str | None = None,
                     params: JsonObject | None = None) -> int:
-        now = self._now()
         with self._write() as db:
-            cursor = db.execute("INSERT INTO sessions (title, created, updated, target, system_prompt, params)"
-                                " VALUES (?,?,?,?,?,?)", (title, now, now, target, system_prompt, _json(params)))
-            return int(cursor.lastrowid or 0)
+            return self._insert_session(db, SessionDraft(title, target, system_prompt, dict(params or {})))
+
+    def _insert_session(self, db: ScrubbedWriter, draft: SessionDraft) -> int:
+        now = self._now()
+        cursor = db.execute("INSERT INTO sessions (title, created, updated, target, system_prompt, params)"
+                            " VALUES (?,?,?,?,?,?)",
+                            (draft.title, now, now, draft.target, draft.system_prompt, _json(draft.params)))
+        return int(cursor.lastrowid or 0)
 
     def rename_session(self, session_id: int, title: str) -> None:
         """UnknownSessionError when there is no such session."""
@@ -225,30 +264,43 @@ class Ledger:
                           (-1 if limit is None else limit,))
         return [session_record(row) for row in rows]
 
+    def session_named(self, title: str) -> SessionRecord | None:
+        """The most recently active session with exactly this title."""
+        rows = self._read(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE title = ? ORDER BY updated DESC, id DESC"
+                          " LIMIT 1", (title,))
+        return session_record(rows[0]) if rows else None
+
+    def turn_counts(self) -> dict[int, int]:
+        """Session id → the prompts it holds (one per turn)."""
+        rows = self._read("SELECT session_id, COUNT(*) FROM messages WHERE role = 'user' GROUP BY session_id")
+        return {int(session_id): int(count) for session_id, count in rows}
+
     # --- messages -----------------------------------------------------------------------------------------
 
     def add_message(self, session_id: int, role: MessageRole, content: str, status: MessageStatus = "complete",
                     served_by: str | None = None, meta: JsonObject | None = None) -> int:
         """Write one message (a system prompt, or a user message whose answer never started)."""
         with self._write() as db:
-            return self._insert_message(db, session_id, role, content, status, served_by, meta)
+            return self._insert_message(db, session_id, role, content, status, served_by, meta, None)
 
     def add_turn(self, session_id: int, user_content: str, answer: str, *, status: MessageStatus = "complete",
                  served_by: str | None = None, meta: JsonObject | None = None) -> Turn:
         """Write the user's message and the assistant's answer in one transaction, when the turn ends:
         after a kill -9 either both are there or neither. `status` is the answer's (cut keeps partial text)."""
         with self._write() as db:
-            user_id = self._insert_message(db, session_id, "user", user_content, "complete", None, None)
-            answer_id = self._insert_message(db, session_id, "assistant", answer, status, served_by, meta)
+            user_id = self._insert_message(db, session_id, "user", user_content, "complete", None, None, None)
+            answer_id = self._insert_message(db, session_id, "assistant", answer, status, served_by, meta, None)
             return Turn(user_id, answer_id)
 
     def _insert_message(self, db: ScrubbedWriter, session_id: int, role: MessageRole, content: str,
-                        status: MessageStatus, served_by: str | None, meta: JsonObject | None) -> int:
+                        status: MessageStatus, served_by: str | None, meta: JsonObject | None,
+                        request_id: int | None) -> int:
         now = self._now()
         if db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id)).rowcount == 0:
             raise UnknownSessionError(f"no chat session {session_id}")
-        cursor = db.execute("INSERT INTO messages (session_id, role, content, created, status, served_by, meta)"
-                            " VALUES (?,?,?,?,?,?,?)", (session_id, role, content, now, status, served_by, _json(meta)))
+        cursor = db.execute(
+            "INSERT INTO messages (session_id, role, content, created, status, served_by, meta, request_id)"
+            " VALUES (?,?,?,?,?,?,?,?)", (session_id, role, content, now, status, served_by, _json(meta), request_id))
         return int(cursor.lastrowid or 0)
 
     def messages(self, session_id: int) -> list[MessageRecord]:

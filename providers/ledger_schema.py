@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -71,6 +71,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3 — 1 where the token counts were counted by llmdeck because the server sent no usage.
     ("ALTER TABLE requests ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0",),
+    # 4 — a chat turn's messages name the request row written with them (tokens, cost and TTFT live there);
+    # NULL in rows written before, whose meta still carries those facts.
+    ("ALTER TABLE messages ADD COLUMN request_id INTEGER REFERENCES requests(id)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -172,6 +175,8 @@ class MessageRecord:
     status: MessageStatus
     served_by: str | None
     meta: dict[str, object]
+    request_id: int | None = None
+    """The request row written in the same transaction (None before schema 4, and for lone messages)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +199,59 @@ class Turn:
     answer_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class RequestRow:
+    """One routed request as it is written (status ok | cut | error | cancelled)."""
+
+    provider: str | None
+    model: str | None
+    status: str
+    alias: str | None = None
+    hop: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    ttft_ms: float | None = None
+    latency_ms: float | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    usage_estimated: bool = False
+    ts: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDraft:
+    """A session to open in the same transaction as its first turn."""
+
+    title: str
+    target: str | None = None
+    system_prompt: str | None = None
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRow:
+    """A chat turn written with its request row: the prompt, and the answer unless none was given (a turn that
+    failed before any text keeps the prompt alone)."""
+
+    session: int | SessionDraft
+    prompt: str
+    answer: str | None
+    status: MessageStatus = "complete"
+    served_by: str | None = None
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatWritten:
+    """The ids one chat's transaction wrote; the turn's are None when it had none."""
+
+    request_id: int
+    session_id: int | None = None
+    user_id: int | None = None
+    answer_id: int | None = None
+
+
 def json_object(text: str | None) -> dict[str, object]:
     """A JSON column as a dict; anything else (damaged or not an object) reads as empty."""
     try:
@@ -206,7 +264,7 @@ def json_object(text: str | None) -> dict[str, object]:
 REQUEST_COLUMNS = ("id, ts, alias, hop, provider, model, prompt_tokens, completion_tokens, cost_usd, ttft_ms,"
                    " latency_ms, status, error_kind, error_message, usage_estimated")
 SESSION_COLUMNS = "id, title, created, updated, target, system_prompt, params"
-MESSAGE_COLUMNS = "id, session_id, role, content, created, status, served_by, meta"
+MESSAGE_COLUMNS = "id, session_id, role, content, created, status, served_by, meta, request_id"
 IMAGE_COLUMNS = "id, ts, provider, model, prompt, params, path, ms"
 
 
@@ -226,7 +284,7 @@ def session_record(row: sqlite3.Row) -> SessionRecord:
 def message_record(row: sqlite3.Row) -> MessageRecord:
     return MessageRecord(id=row["id"], session_id=row["session_id"], role=row["role"], content=row["content"],
                          created=row["created"], status=row["status"], served_by=row["served_by"],
-                         meta=json_object(row["meta"]))
+                         meta=json_object(row["meta"]), request_id=row["request_id"])
 
 
 def image_record(row: sqlite3.Row) -> ImageRecord:

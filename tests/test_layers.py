@@ -66,3 +66,31 @@ def test_production_code_never_imports_the_emulators() -> None:
                 continue
             reached = {name for name in _module_imports(path) if name.startswith("providers.emulators")}
             assert not reached, f"{path.relative_to(ROOT)} imports {sorted(reached)}"
+
+
+DECK_PARTS = frozenset({"router", "monitor", "metrics", "spend", "signals", "ledger", "client"})
+"""The Deck's parts: the console asks the Deck (its methods) and never reaches through it into these."""
+
+
+def _deck_part_reaches(source: str) -> list[str]:
+    """`<something named deck>.<part>` chains in `source`, as `line: text`."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Attribute) and node.attr in DECK_PARTS):
+            continue
+        owner = node.value
+        name = owner.id if isinstance(owner, ast.Name) else owner.attr if isinstance(owner, ast.Attribute) else ""
+        if name.lower().endswith("deck"):
+            found.append((node.lineno, ast.unparse(node)))
+    return [f"{line}: {text}" for line, text in sorted(found)]
+
+
+def test_the_deck_part_scan_finds_reaches_through_any_deck() -> None:
+    source = "deck.router.routes\nself.app.deck.monitor.probe_now()\nx = self._deck.ledger\ndeck.aliases()\n"
+    assert _deck_part_reaches(source) == ["1: deck.router", "2: self.app.deck.monitor", "3: self._deck.ledger"]
+
+
+def test_the_console_reaches_the_decks_parts_only_through_the_deck() -> None:
+    reaches = {str(path.relative_to(ROOT)): found for path in (ROOT / "console").rglob("*.py")
+               if (found := _deck_part_reaches(path.read_text(encoding="utf-8")))}
+    assert reaches == {}

@@ -1,5 +1,5 @@
 """How a CLI chat ends early and what it keeps: an exit signal (SIGINT, SIGHUP, SIGTERM) or a reader that closed
-stdout stops the stream, and the prompt with the partial answer goes to the ledger as a cancelled turn."""
+stdout stops the stream; leaving the run then writes the prompt with the partial answer as a cancelled turn."""
 
 from __future__ import annotations
 
@@ -11,16 +11,10 @@ import sys
 import threading
 from types import FrameType
 
-from console.widgets.chat_turn import TurnStatus, summarize
-from providers.deck import ChatRun, Deck
-from providers.errors import ProviderError
-from providers.ledger import Ledger, LedgerError
-
 STOP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
 PIPE_CLOSED_EXIT = 1
 """A reader that left early is not an error worth a word, but the output was not all delivered: exit 1, as the
 commands printing Rich tables do (Rich ends them that way on a broken pipe)."""
-TITLE_LENGTH = 48
 GRACE_S = 5.0
 """After a signal, how long writing the turn and closing may take before the process ends anyway (the write
 takes milliseconds; SQLite may wait up to its 5 s busy timeout for another writer)."""
@@ -77,6 +71,13 @@ class ChatStop:
     def stopped(self) -> bool:
         return self.signal is not None or self.pipe_closed
 
+    @property
+    def reason(self) -> str:
+        """Why the chat stopped early, as its cancelled turn keeps it; empty while it has not."""
+        if self.pipe_closed:
+            return "stopped: the reader closed the pipe"
+        return f"stopped by {signal.Signals(self.signal).name}" if self.signal is not None else ""
+
     def write(self, text: str) -> None:
         """Show streamed text; BrokenPipeError (the reader left) marks the chat as stopped and propagates, so the
         stream is left and closed."""
@@ -108,50 +109,3 @@ class ChatStop:
                              "the ledger, marked cancelled\n")
             sys.stderr.flush()
         return 128 + self.signal
-
-
-def turn_status(run: ChatRun, error: ProviderError | None, stopped: bool) -> TurnStatus:
-    if stopped:
-        return "cancelled"
-    if error is None:
-        return "complete"
-    return "cut" if run.text else "failed"
-
-
-def session_title(prompt: str) -> str:
-    """The first line of the prompt, short enough for the console's sessions list."""
-    first = prompt.strip().splitlines()[0] if prompt.strip() else "CLI chat"
-    return first if len(first) <= TITLE_LENGTH else first[:TITLE_LENGTH - 1] + "…"
-
-
-def _write_turn(ledger: Ledger, target: str, prompt: str, system: str | None, max_tokens: int | None,
-                run: ChatRun, status: TurnStatus, reason: str) -> None:
-    session = ledger.new_session(session_title(prompt), target=target, system_prompt=system,
-                                 params={"max_tokens": max_tokens, "temperature": None})
-    if status == "failed":  # no answer to keep: the prompt alone, as the console does
-        ledger.add_message(session, "user", prompt)
-        return
-    summary = summarize(run, status, reason)
-    ledger.add_turn(session, prompt, run.text, status=status, served_by=summary.served_by, meta=summary.to_meta())
-
-
-async def keep_turn(deck: Deck, target: str, prompt: str, system: str | None, max_tokens: int | None,
-                    run: ChatRun, error: ProviderError | None, stop: ChatStop) -> None:
-    """Write the chat as a one-turn session in the ledger, however it ended. Shielded: a second signal may not
-    leave half of it; a ledger that fails becomes the deck's `ledger_problem` (the command reports it)."""
-    ledger = deck.ledger
-    if ledger is None:
-        return
-    status = turn_status(run, error, stop.stopped)
-    reason = "stopped: the reader closed the pipe" if stop.pipe_closed else (
-        f"stopped by {signal.Signals(stop.signal).name}" if stop.signal is not None else (str(error) if error else ""))
-    saving = asyncio.ensure_future(
-        asyncio.to_thread(_write_turn, ledger, target, prompt, system, max_tokens, run, status, reason))
-    try:
-        try:
-            await asyncio.shield(saving)
-        except asyncio.CancelledError as exc:  # a signal while writing: finish the write, then end as asked
-            stop.absorb(exc)
-            await saving
-    except LedgerError as exc:
-        deck.ledger_problem = str(exc)

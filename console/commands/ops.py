@@ -14,14 +14,18 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 from rich.text import Text
 
-from console.commands.chat_stop import ChatStop, keep_turn
+from console.commands.chat_stop import ChatStop
 from console.commands.session import CommandError, fail, open_deck
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from providers.base import ChatRequest, ImageProgress, ImageRequest, Message
+from providers.chat_settings import ChatSettings
 from providers.deck import Deck
 from providers.errors import ProviderError, StreamBrokenError, UnknownProviderError
+from providers.ledger import UnknownSessionError
 from providers.router import RouteFailedError, UnknownTargetError
 from providers.safe_text import TerminalSafeStream, one_line, terminal_safe
+from providers.sessions import SessionPick, pick_session
+from providers.turns import TurnPlan
 
 Operation = Callable[[Deck], Awaitable[int]]
 
@@ -104,29 +108,49 @@ def models(args: argparse.Namespace) -> int:
     return _run(args, operation)
 
 
+def _chat_request(pick: SessionPick, prompt: str) -> ChatRequest:
+    """The session's history (when one is continued), then the prompt."""
+    settings = pick.settings
+    system = (Message("system", settings.system_prompt),) if settings.system_prompt else ()
+    return ChatRequest(model="", messages=(*system, *pick.history, Message("user", prompt)),
+                       max_tokens=settings.max_tokens, temperature=settings.temperature)
+
+
 def chat(args: argparse.Namespace) -> int:
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
     if not prompt.strip():
         return fail("chat: give a PROMPT or pipe one on stdin", EXIT_USAGE)
-    messages = ((Message("system", args.system),) if args.system else ()) + (Message("user", prompt),)
-    request = ChatRequest(model="", messages=messages, max_tokens=args.max_tokens)
+    given = ChatSettings(args.system or "", args.max_tokens)
 
     async def operation(deck: Deck) -> int:
-        run = deck.chat_stream(args.target, request)
+        ledger = deck.history()
+        if ledger is None:  # open_deck refuses a deck without one; this keeps the reason in one place
+            raise CommandError(deck.ledger_problem or "the ledger is not open", EXIT_FAILED)
+        try:
+            pick = await asyncio.to_thread(pick_session, ledger, args.session, new=args.new, prompt=prompt,
+                                           target=args.target, given=given)
+        except UnknownSessionError as exc:
+            raise CommandError(str(exc), EXIT_USAGE) from None
+        # Leaving the run writes the request row and the turn (one transaction), however it ends.
+        run = deck.chat_stream(args.target, _chat_request(pick, prompt), turn=TurnPlan(prompt, pick.session))
         error: ProviderError | None = None
         # Model text is outside text: escape sequences are removed even when split across chunks.
         shown = TerminalSafeStream()
         with ChatStop() as stop:  # a signal or a closed stdout ends the stream; what was said is kept
             try:
                 async with run:
-                    async for chunk in run:
-                        if chunk.text and not args.json:
-                            stop.write(shown.feed(chunk.text))
+                    try:
+                        async for chunk in run:
+                            if chunk.text and not args.json:
+                                stop.write(shown.feed(chunk.text))
+                    except (asyncio.CancelledError, BrokenPipeError) as exc:
+                        run.stop_reason = stop.reason
+                        stop.absorb(exc)
             except ProviderError as exc:
                 error = exc
-            except (asyncio.CancelledError, BrokenPipeError) as exc:
+            except asyncio.CancelledError as exc:  # a signal while the turn was written: finish it, then end
                 stop.absorb(exc)
-            await keep_turn(deck, args.target, prompt, args.system, args.max_tokens, run, error, stop)
+                await run.aclose()
         if stop.stopped:
             return stop.exit_code()
         if not args.json:

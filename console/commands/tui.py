@@ -19,21 +19,9 @@ if TYPE_CHECKING:
     from console.demo import DemoSession
     from console.discovery import DiscoveryOutcome
 
-SETTLE_S = 1.5
-"""On exit, how long requests already finishing may take to write their ledger rows before the deck closes
-(within the exit guard's grace, after which the process ends anyway)."""
-
 
 def monitor_policy(config: DeckConfig) -> MonitorPolicy:
     return MonitorPolicy(interval_s=config.ui.refresh_s, fast_interval_s=min(1.0, config.ui.refresh_s))
-
-
-async def _settle(timeout_s: float = SETTLE_S) -> None:
-    """Let tasks that are still finishing (a chat's ledger row, a shielded write) end before the deck closes."""
-    current = asyncio.current_task()
-    pending = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
-    if pending:
-        await asyncio.wait(pending, timeout=timeout_s)
 
 
 async def run_console(args: argparse.Namespace) -> int:
@@ -70,9 +58,8 @@ async def run_console(args: argparse.Namespace) -> int:
             # a dropped SSH session (SIGHUP) exits like ctrl+q: nothing is lost, and the process always ends
             with ExitGuard(lambda: loop.call_soon_threadsafe(app.exit)) as guard:
                 await app.run_async()
-            await deck.monitor.stop()  # its pollers never end on their own; what is left is work finishing
-            await _settle()
         finally:
+            # A chat the exit cut short is finished by the deck, its turn written, before the ledger closes.
             await deck.stop()
             if guard is not None:
                 guard.disarm()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import ClassVar
 
 from rich.text import Text
@@ -14,20 +15,22 @@ from textual.widgets import Select, Static
 from textual.worker import Worker, WorkerState
 
 from console.panes.chat_session_pane import ChatSessionPane
-from console.panes.chat_sessions import DEFAULT_TITLE, LedgerUnavailableError, title_from
 from console.widgets.chat_log import AnswerBlock, ChatLog
-from console.widgets.chat_turn import TurnStatus, TurnSummary, summarize
 from console.widgets.prompt_area import PromptArea
 from console.widgets.stream_batcher import StreamBatcher
 from providers.base import ChatRequest, Message
-from providers.deck import CatalogChanged, ChatRun, Deck, DeckEvent
-from providers.errors import ProviderError, StreamBrokenError
-from providers.ledger import LedgerError, SessionRecord, UnknownSessionError
+from providers.chat_run import ChatRun
+from providers.deck import CatalogChanged, Deck, DeckEvent
+from providers.errors import ProviderError
+from providers.ledger import LedgerError, UnknownSessionError
 from providers.safe_text import TerminalSafeStream, one_line
+from providers.sessions import DEFAULT_TITLE, LedgerUnavailableError, draft, title_from
+from providers.turns import TurnPlan, TurnSummary
 
 REPLY_GROUP = "chat-reply"
 TARGETS_GROUP = "chat-targets"
 IDLE_HINT = "enter send · ctrl+j new line · esc cancel · ctrl+t target · ctrl+g settings · ctrl+o sessions"
+CANCELLED = "cancelled by the operator"
 
 
 def target_options(aliases: list[str], models: list[str]) -> list[tuple[Text, str]]:
@@ -80,10 +83,9 @@ class ChatPane(ChatSessionPane):
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
         super().__init__(deck, readonly=readonly)
-        self._aliases = list(self.deck.router.routes)
+        self._aliases = self.deck.aliases()
         self._models: list[str] = []
         self._reply: Worker[None] | None = None
-        self._saving: set[asyncio.Task[str | None]] = set()  # held: the loop keeps only weak references
         self._targets_stale = False
 
     def compose(self) -> ComposeResult:
@@ -189,51 +191,81 @@ class ChatPane(ChatSessionPane):
         answer = await log.add_answer()
         self._status(f"streaming from {target} · esc cancels")
         run: ChatRun | None = None
+        plan: TurnPlan | None = None
         batcher = StreamBatcher(answer.write)
         # Model text is outside text: an escape sequence split across chunks is still removed whole.
         shown = TerminalSafeStream()
-        status: TurnStatus = "complete"
-        reason = ""
         try:
-            run = self.deck.chat_stream(target, self.build_request(prompt, target))
-            async for chunk in run:
-                await batcher.add(shown.feed(chunk.text))
-        except StreamBrokenError as exc:
-            status, reason = "cut", exc.message
-        except ProviderError as exc:
-            status, reason = ("cut" if run is not None and run.text else "failed"), str(exc)
-        except LookupError as exc:  # an unknown target: the router says which exist
-            status, reason = "failed", str(exc).strip("'\"")
+            plan = await self._plan_turn(prompt)
+            run = self.deck.chat_stream(target, self.build_request(prompt, target), turn=plan)
+            # Leaving the block writes the turn with its request row, however it is left (a cancel included).
+            async with run:
+                try:
+                    async for chunk in run:
+                        await batcher.add(shown.feed(chunk.text))
+                except asyncio.CancelledError:
+                    run.stop_reason = CANCELLED
+                    raise
+        except ProviderError:
+            pass  # the run holds the error: its summary says how the turn ended
+        except LookupError as exc:  # an unknown target, so no run: the router says which exist
+            await self._end_turn(prompt, answer, batcher, run, plan, reason=str(exc).strip("'\""))
+            return
         except asyncio.CancelledError:
-            await self._end_turn(prompt, answer, batcher, run, "cancelled", "cancelled by the operator",
-                                 tail=shown.finish())
+            await self._end_turn(prompt, answer, batcher, run, plan, reason=CANCELLED, tail=shown.finish())
             raise
         await batcher.add(shown.finish())
-        await self._end_turn(prompt, answer, batcher, run, status, reason)
+        await self._end_turn(prompt, answer, batcher, run, plan)
+
+    async def _plan_turn(self, prompt: str) -> TurnPlan:
+        """Where the turn is kept: the session shown (a fresh 'New chat' is named after its first prompt), or a
+        new one opened with the turn itself."""
+        if self.session is None:
+            return TurnPlan(prompt, draft(title_from(prompt), self.target, self.settings))
+        if self.session.title == DEFAULT_TITLE and not self.history:
+            # A failure here is left to the turn's own write, which says what is wrong.
+            with contextlib.suppress(LedgerUnavailableError, LedgerError, UnknownSessionError):
+                self.session = await self.book.rename(self.session.id, title_from(prompt))
+        return TurnPlan(prompt, self.session.id)
 
     async def _end_turn(self, prompt: str, answer: AnswerBlock, batcher: StreamBatcher, run: ChatRun | None,
-                        status: TurnStatus, reason: str, *, tail: str = "") -> None:
-        """Write the turn to the ledger and show how it ended, whatever the ending was. The ledger first, in a task
-        of its own: when the console closes mid-stream (ctrl+q, a hang-up) this worker is cancelled and its
-        widgets go away, yet the prompt and the partial answer are still kept as cancelled (the console waits
-        for the write before it closes the ledger)."""
-        summary = summarize(run, status, reason) if run is not None else TurnSummary(status, reason=reason)
-        text = run.text if run is not None else ""
-        saving = asyncio.ensure_future(self._save_turn(prompt, text, summary))
-        self._saving.add(saving)
-        saving.add_done_callback(self._saving.discard)
-        problem = await asyncio.shield(saving)
+                        plan: TurnPlan | None, *, reason: str = "", tail: str = "") -> None:
+        """Show how the turn ended. A run wrote its turn with its request row when it was left (the console
+        closing mid-stream included: the Deck finishes it before the ledger closes); a prompt that never became
+        a run is kept alone."""
+        if run is not None:
+            await run.aclose()  # already done, unless a cancel came while it was being written
+        if run is not None and run.summary is not None:
+            summary, problem = run.summary, run.turn_problem
+            written = run.written.session_id if run.written else None
+            if written is not None and (self.session is None or self.session.id != written):
+                with contextlib.suppress(LedgerUnavailableError, LedgerError, UnknownSessionError):
+                    self.session = await self.book.get(written)  # the session opened with this turn
+        else:
+            summary = TurnSummary("cancelled" if reason == CANCELLED else "failed", reason=reason)
+            problem = await self._keep_prompt(plan)
         if problem is not None:
             self.notify(f"The turn was not saved: {problem}", severity="warning", markup=False)
         self._show_session_line()
         if tail:
             await batcher.add(tail)
+        text = run.text if run is not None else ""
         self.history.append(Message("user", prompt))
         if text:
             self.history.append(Message("assistant", text))
         await batcher.finish()
         await answer.finish(summary)
         self._status(IDLE_HINT)
+
+    async def _keep_prompt(self, plan: TurnPlan | None) -> str | None:
+        """Keep a prompt that never became a request; None once kept (or nothing to keep), else why not."""
+        if plan is None:
+            return None
+        try:
+            self.session = await self.book.add_prompt(plan)
+        except (LedgerUnavailableError, LedgerError, UnknownSessionError) as exc:
+            return str(exc)
+        return None
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Keys follow the reply's state (Esc cancels only while it runs); unexpected failures are shown."""
@@ -242,24 +274,6 @@ class ChatPane(ChatSessionPane):
         if event.state == WorkerState.ERROR:
             self.notify(f"{type(event.worker.error).__name__}: {event.worker.error}", title="Chat",
                         severity="error", markup=False)
-
-    async def _save_turn(self, prompt: str, text: str, summary: TurnSummary) -> str | None:
-        """Write the turn, opening the session first if need be; None once saved, else why it was not. Touches
-        only the ledger, never a widget, so it can finish while the console closes."""
-        try:
-            session = await self._ensure_session(prompt)
-            await self.book.add_turn(session.id, prompt, text, summary)
-        except (LedgerUnavailableError, LedgerError, UnknownSessionError) as exc:
-            return str(exc)
-        return None
-
-    async def _ensure_session(self, prompt: str) -> SessionRecord:
-        """The first prompt of a session opens one (or names a fresh 'New chat') after itself."""
-        if self.session is None:
-            self.session = await self.book.create(title_from(prompt), self.target, self.settings)
-        elif self.session.title == DEFAULT_TITLE and not self.history:
-            self.session = await self.book.rename(self.session.id, title_from(prompt))
-        return self.session
 
     def action_type_message(self) -> None:
         """`i` (after Esc left the prompt): back to typing."""

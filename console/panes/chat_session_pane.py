@@ -9,15 +9,17 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from console.panes.base import DeckPane
-from console.panes.chat_sessions import DEFAULT_TITLE, LedgerUnavailableError, SessionBook
-from console.screens.chat_settings import ChatSettings, ChatSettingsDialog
+from console.screens.chat_settings import ChatSettingsDialog
 from console.screens.confirm import ConfirmDialog
 from console.screens.sessions import SessionAction, SessionsDialog
-from console.widgets.chat_log import ChatLog, TranscriptEntry
+from console.widgets.chat_log import ChatLog
 from providers.base import Message
+from providers.chat_settings import ChatSettings
 from providers.deck import Deck
 from providers.ledger import SessionRecord, UnknownSessionError
 from providers.safe_text import one_line
+from providers.sessions import DEFAULT_TITLE, LedgerUnavailableError, SessionBook
+from providers.turns import TranscriptEntry
 
 SESSION_GROUP = "chat-session"
 EMPTY_HINT = "No messages yet. Type below; Enter sends, ctrl+j starts a new line."
@@ -40,7 +42,7 @@ class ChatSessionPane(DeckPane):
         self.session: SessionRecord | None = None
         self.settings = ChatSettings()
         self.history: list[Message] = []
-        aliases = list(self.deck.router.routes)
+        aliases = self.deck.aliases()
         self.target: str | None = aliases[0] if aliases else None
         self.last_export: str | None = None
 
@@ -100,7 +102,7 @@ class ChatSessionPane(DeckPane):
         else:
             loaded = await self.book.load(session_id)
             self.session, self.history = loaded.record, list(loaded.history)
-            self.settings = ChatSettings.from_session(loaded.record.system_prompt, loaded.record.params)
+            self.settings = loaded.settings
             if loaded.record.target:
                 self.set_target(loaded.record.target)
             await self.query_one(ChatLog).show_transcript(loaded.transcript, EMPTY_HINT)
@@ -170,7 +172,8 @@ class ChatSessionPane(DeckPane):
 
     async def _delete_session(self, session_id: int, sessions: list[SessionRecord]) -> None:
         title = next((s.title for s in sessions if s.id == session_id), str(session_id))
-        ledger_path = self.deck.ledger.path if self.deck.ledger is not None else "the ledger"
+        history = self.deck.history()
+        ledger_path = history.path if history is not None else "the ledger"
         confirmed = await self.app.push_screen_wait(ConfirmDialog(
             f"Delete chat session “{title}”?", f"ledger.delete_session({session_id})  # {ledger_path}",
             "Removes the session and all its messages from the ledger. Markdown exports already written stay.",

@@ -159,7 +159,7 @@ class GraphsPane(DeckPane):
 
     def redraw(self, *, force: bool = False) -> None:
         """Read the metrics and redraw the plots whose data changed; cheap enough for every tick."""
-        view = build_view(self.deck.metrics, self.window_s, now=self.frozen_at, keep=self._keeps)
+        view = build_view(self.deck.request_stats(), self.window_s, now=self.frozen_at, keep=self._keeps)
         if view == self.view and not force:
             return
         self.view = view
@@ -199,7 +199,7 @@ class GraphsPane(DeckPane):
             parts.append(f"filter: {self.provider_filter}")
         if self.view is not None:
             parts.append(f"{self.view.requests} requests")
-        parts.append(f"{money(sum(self.deck.spend.day.values()))} spent today")
+        parts.append(f"{money(self.deck.spend_today())} spent today")
         parts.append(f"FROZEN at {time.strftime('%H:%M:%S', time.localtime(self.frozen_at))} (f)"
                      if self.frozen_at is not None else "live (f)")
         if self.view is not None:

@@ -26,7 +26,6 @@ from providers.safe_text import one_line
 
 HISTORY = 16
 """Probe latencies kept per provider for the trend column."""
-BREAKER_RANK = {"closed": 0, "half_open": 1, "open": 2}
 COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("provider", "Provider", 12), ColumnSpec("status", "Status", 10),
     ColumnSpec("latency", "Latency", 8, priority=4), ColumnSpec("trend", "Trend", 12, priority=6),
@@ -81,22 +80,15 @@ def vram_text(health: Health) -> str:
 
 def breaker_text(deck: Deck, provider: str) -> str:
     """The worst breaker of the provider's models: `closed`, `half-open` or `open 25s`."""
-    now = deck.router.clock()
-    worst, until = "closed", 0.0
-    for (name, _model), breaker in deck.router.breakers.items():
-        if name != provider:
-            continue
-        state = breaker.current(now)
-        if BREAKER_RANK[state] > BREAKER_RANK[worst] or (state == worst == "open" and breaker.opened_until > until):
-            worst, until = state, breaker.opened_until
-    if worst == "open":
-        return f"open {max(0.0, until - now):.0f}s"
-    return worst.replace("_", "-")
+    state, seconds_left, _reason = deck.breaker_state(provider)
+    if state == "open":
+        return f"open {seconds_left:.0f}s"
+    return state.replace("_", "-")
 
 
 def provider_row(deck: Deck, name: str, trend: Sequence[float | None], last_error: str) -> ProviderRow:
     config = deck.providers[name]
-    health = deck.monitor.snapshots.get(name)
+    health = deck.health_of(name)
     if health is None and name in deck.unsupported:
         health = Health(status="unknown", detail=f"no adapter for kind {config.kind} yet")
     error = last_error
@@ -132,7 +124,7 @@ class HealthPane(SyncedPane):
         self.filter_text = ""
         self._shown_rows: list[ProviderRow] = []
         self._summary = ""
-        for name, health in deck.monitor.snapshots.items():
+        for name, health in deck.last_health().items():
             self._remember(name, health)
 
     def compose(self) -> ComposeResult:
@@ -163,7 +155,7 @@ class HealthPane(SyncedPane):
             self.sync()
 
     def refresh_now(self) -> None:
-        self.deck.monitor.probe_now()
+        self.deck.probe_now()
         self.sync()
 
     def apply_filter(self, text: str) -> None:
@@ -257,4 +249,4 @@ class HealthPane(SyncedPane):
 
     def action_probe(self) -> None:
         provider = self.selected_provider()
-        self.deck.monitor.probe_now(provider)
+        self.deck.probe_now(provider)

@@ -88,9 +88,9 @@ class ImagesPane(DeckPane):
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
         super().__init__(deck, readonly=readonly)
-        capable = [name for name, adapter in deck.adapters.items() if adapter.capabilities.images]
         # Local image engines first: they have checkpoints, samplers, progress and interrupt.
-        self.backends = sorted(capable, key=lambda name: deck.adapters[name].kind not in LOCAL_ENGINES)
+        self.backends = sorted(deck.providers_able("images"),
+                               key=lambda name: deck.providers[name].kind not in LOCAL_ENGINES)
         setting = deck.config.ui.image_protocol
         self.preview = terminal_graphics.preview_protocol(setting, os.environ, detected=terminal_graphics.detected())
         self.renderer = choose_renderer(setting, os.environ, graphics_available=self.preview in ("kitty", "sixel"))

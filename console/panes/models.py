@@ -125,7 +125,7 @@ class ModelsPane(DeckPane):
         except (ProviderError, UnknownProviderError) as exc:
             self._say(str(exc), title="Catalog", severity="error")
             return
-        names = [provider] if provider else list(self.deck.adapters)
+        names = [provider] if provider else self.deck.providers_able()
         for name in names:
             if name in catalog.errors:
                 continue  # keep what was listed before; the status line says why it is stale
@@ -200,7 +200,7 @@ class ModelsPane(DeckPane):
         """Pull flow, also for `:pull PROVIDER MODEL`: ask what is missing, confirm the exact call, queue it."""
         if self._refused():
             return
-        able = [name for name, adapter in self.deck.adapters.items() if adapter.capabilities.pull]
+        able = self.deck.providers_able("pull")
         if not able:
             self._say("No configured provider can pull models (Ollama can).", severity="warning")
             return

@@ -20,7 +20,8 @@ from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
 from console.widgets.row_filter import RowFilter
 from console.widgets.status_badge import themed
 from providers.base import ChatRequest, Message
-from providers.deck import ChatRun, Deck, DeckEvent
+from providers.chat_run import ChatRun
+from providers.deck import Deck, DeckEvent
 from providers.errors import ProviderError
 from providers.routing import PlannedHop
 from providers.safe_text import terminal_safe
@@ -81,7 +82,7 @@ def hop_rows(deck: Deck, wall_now: float | None = None) -> list[HopRow]:
     """Every alias's plan right now, in config order."""
     now = time.time() if wall_now is None else wall_now
     rows: list[HopRow] = []
-    for alias in deck.router.routes:
+    for alias in deck.aliases():
         for index, hop in enumerate(deck.explain(alias)):
             state, tone = hop_state(hop, now)
             rows.append(HopRow(alias, index, hop.via, hop.provider, hop.model, state, tone,
@@ -139,7 +140,7 @@ class RoutesPane(SyncedPane):
             self.sync()
 
     def refresh_now(self) -> None:
-        self.deck.monitor.probe_now()
+        self.deck.probe_now()
         self.sync()
 
     def apply_filter(self, text: str) -> None:
@@ -203,8 +204,9 @@ class RoutesPane(SyncedPane):
         run = self.deck.chat_stream(alias, request)
         error: ProviderError | None = None
         try:
-            async for _ in run:
-                pass
+            async with run:  # leaving it writes the row, so the cost below is known
+                async for _ in run:
+                    pass
         except ProviderError as exc:
             error = exc
         self.show_test(attempts_text(alias, run, error))

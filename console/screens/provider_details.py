@@ -26,7 +26,7 @@ def details_text(deck: Deck, provider: str, trend: Sequence[float | None]) -> st
     config = deck.providers[provider]
     lines = [f"{provider}  ({config.kind} at {config.base_url or 'default URL'}" + (f", host {config.host})"
                                                                                    if config.host else ")"), ""]
-    health = deck.monitor.snapshots.get(provider)
+    health = deck.health_of(provider)
     lines.append("Last probe")
     if health is None:
         lines.append("  not probed yet")
@@ -40,17 +40,15 @@ def details_text(deck: Deck, provider: str, trend: Sequence[float | None]) -> st
             lines.append(f"  metrics.{name:<9} {value:g}")
     lines.append(f"  trend             {sparkline(trend, 16)}")
     lines += ["", "Breakers"]
-    now = deck.router.clock()
-    breakers = [(model, b) for (name, model), b in deck.router.breakers.items() if name == provider]
+    breakers = deck.breaker_states(provider)
     if not breakers:
         lines.append("  none used yet")
-    for model, breaker in breakers:
-        state = breaker.current(now)
-        extra = f" for {breaker.opened_until - now:.0f}s: {breaker.reason}" if state == "open" else ""
+    for model, (state, seconds_left, reason) in breakers.items():
+        extra = f" for {seconds_left:.0f}s: {reason}" if state == "open" else ""
         lines.append(f"  {model}: {state}{extra}")
     lines += ["", "Requests"]
     for window in (60.0, 900.0):
-        s = deck.metrics.summary(provider, window_s=window)
+        s = deck.request_stats().summary(provider, window_s=window)
         lines.append(
             f"  last {window / 60:.0f} min: {s.requests} requests, {s.errors} errors ({s.error_rate:.0%}); latency "
             f"p50 {_ms(s.latency_p50)} p95 {_ms(s.latency_p95)}; TTFT p50 {_ms(s.ttft_p50)}; "

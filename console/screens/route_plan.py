@@ -16,7 +16,7 @@ from providers.safe_text import one_line
 
 def plan_text(deck: Deck, alias: str) -> str:
     """Plain text of `route explain ALIAS`, plus strategy, retries, timeouts and fallbacks."""
-    route = deck.router.routes[alias]
+    route = deck.route(alias)
     timeouts = route.timeouts
     limits = ", ".join(f"{name} {value:g}s" for name, value in
                        (("ttft", timeouts.ttft_s), ("idle", timeouts.idle_s), ("total", timeouts.total_s))

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from console.widgets.chat_turn import TurnSummary, footer_line, status_line
+from console.widgets.chat_turn import footer_line, status_line
 from providers.safe_text import one_line, terminal_safe
-
-
-@dataclass(frozen=True, slots=True)
-class TranscriptEntry:
-    """One message as the log shows it; assistant entries carry their summary."""
-
-    role: str
-    text: str
-    summary: TurnSummary | None = None
+from providers.turns import TranscriptEntry, TurnSummary
 
 
 class UserBlock(Static):

@@ -14,9 +14,8 @@ from providers.deck import Deck
 
 def status_counts(deck: Deck) -> tuple[int, int, int, float]:
     """(providers up, providers in total, streams in flight, USD spent today)."""
-    up = sum(1 for health in deck.monitor.snapshots.values() if health.status in ("up", "degraded"))
-    streams = sum(limiter.in_flight for limiter in deck.router.limiters.values())
-    return up, len(deck.providers), streams, sum(deck.spend.day.values())
+    up = sum(1 for health in deck.last_health().values() if health.status in ("up", "degraded"))
+    return up, len(deck.providers), deck.in_flight(), deck.spend_today()
 
 
 class DeckStatus(Static):

@@ -54,8 +54,14 @@ class DeckFooter(Footer):
         while used() > width and droppable:
             shown.remove(droppable.pop(0))
         for binding, enabled, tooltip in shown:
-            yield FooterKey(binding.key, displays[binding.action], binding.description, binding.action,
-                            disabled=not enabled, tooltip=tooltip).data_bind(compact=Footer.compact)
+            key = FooterKey(binding.key, displays[binding.action], binding.description, binding.action,
+                            disabled=not enabled, tooltip=tooltip)
+            # Set, not data_bind(compact=Footer.compact): Textual keeps every data-bound key in the footer's watcher
+            # list until `compact` changes (it never does here), so each recompose — every bindings change, two
+            # per chat turn — would keep the keys it removed alive, about 0.7 MB a chat turn.
+            key.set_reactive(FooterKey.compact, self.compact)
+            key.set_class(self.compact, "-compact", update=False)  # what its compact watcher would have done
+            yield key
 
     def on_resize(self) -> None:
         if self.size.width != self._width:

@@ -18,7 +18,7 @@ def banner_text(deck: Deck) -> str | None:
     problem = deck.ledger_problem
     if problem is None:
         return None
-    if deck.ledger is None:
+    if deck.history() is None:
         return f"History is off (nothing is kept): {problem}"
     return f"The ledger could not be written: {problem}"
 

@@ -22,8 +22,9 @@ async def test_a_pane_switch_is_handled_while_three_chats_stream(deck: Deck) -> 
     async def chat_loop(index: int) -> None:
         request = ChatRequest(model="", messages=(Message("user", f"stream {index}"),), max_tokens=64)
         while running[0]:
-            async for _ in deck.chat_stream("box-vllm/meta-llama/Llama-3.1-8B-Instruct", request):
-                chunks[index] += 1
+            async with deck.chat_stream("box-vllm/meta-llama/Llama-3.1-8B-Instruct", request) as run:
+                async for _ in run:
+                    chunks[index] += 1
 
     async with app.run_test(size=(100, 30)) as pilot:
         workers = [app.run_worker(chat_loop(i), group="load", exit_on_error=False) for i in range(3)]

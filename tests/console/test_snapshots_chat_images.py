@@ -13,13 +13,12 @@ from config.schema import DeckConfig
 from console.panes.base import DeckPane
 from console.panes.chat import ChatPane
 from console.panes.images import ImagesPane
-from console.screens.chat_settings import ChatSettings
-from console.widgets.chat_log import TranscriptEntry
-from console.widgets.chat_turn import TurnSummary
 from console.widgets.png_decode import decode_png
 from providers.base import ModelInfo
+from providers.chat_settings import ChatSettings
 from providers.deck import Catalog, CatalogEntry, Deck
 from providers.emulators.png import gradient_png
+from providers.turns import TranscriptEntry, TurnSummary
 from tests.waiting import wait_for_condition
 
 CLOSED = "http://127.0.0.1:9"  # nothing is ever sent: the frozen deck answers the pane's only call itself

@@ -26,6 +26,7 @@ from config.secret_registry import register_secret, scrub
 from config.throwaway_keyring import use_throwaway_keyring
 from console.panes.models_dialogs import confirm_restart
 from providers.base import ChatRequest, Message
+from providers.chat_run import ChatRun
 from providers.deck import Deck
 from providers.errors import ProviderError
 from providers.restart import RestartPlan, RestartRefusedError, run_restart
@@ -267,9 +268,10 @@ async def _deck_against(echo_server: HostileServer, tmp_path: Path) -> None:
     assert not leaks_under(tmp_path / "data")
 
 
-async def _drain(run: object) -> None:
-    async for _ in run:  # type: ignore[attr-defined]
-        pass
+async def _drain(run: ChatRun) -> None:
+    async with run:
+        async for _ in run:
+            pass
 
 
 def test_config_validate_never_shows_the_value_of_a_variable_in_base_url(tmp_path: Path) -> None:

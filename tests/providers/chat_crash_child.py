@@ -1,4 +1,5 @@
-"""Child process of the chat crash test: chats turn after turn through a Deck, printing each stored turn."""
+"""Child process of the chat crash test: chats turn after turn through a Deck (each turn written with its request
+row when the run is left), printing each stored turn."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from config.schema import DeckConfig
 from providers.base import ChatRequest, Message
 from providers.deck import Deck
+from providers.turns import TurnPlan
 
 
 async def main(base_url: str, data_dir: Path) -> None:
@@ -20,13 +22,12 @@ async def main(base_url: str, data_dir: Path) -> None:
     for index in range(50):
         prompt = f"turn {index}"
         request = ChatRequest(model="", messages=(Message("user", prompt),), max_tokens=12)
-        run = deck.chat_stream("o/llama3.2:1b", request)
-        async for chunk in run:
-            if chunk.text:
-                print(f"chunk {index}", flush=True)
-        turn = await asyncio.to_thread(deck.ledger.add_turn, session, prompt, run.text,
-                                       served_by="o/llama3.2:1b")
-        print(f"turn {turn.answer_id} {len(run.text)}", flush=True)
+        async with deck.chat_stream("o/llama3.2:1b", request, turn=TurnPlan(prompt, session)) as run:
+            async for chunk in run:
+                if chunk.text:
+                    print(f"chunk {index}", flush=True)
+        assert run.written is not None and run.written.answer_id is not None
+        print(f"turn {run.written.answer_id} {len(run.text)}", flush=True)
 
 
 if __name__ == "__main__":

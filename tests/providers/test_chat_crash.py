@@ -51,4 +51,7 @@ def test_sigkill_mid_stream_keeps_every_completed_turn(emulator: EmulatorFactory
         # Every stored answer has its question: no half-written turn.
         roles = [m.role for m in messages]
         assert roles == ["user", "assistant"] * (len(roles) // 2)
-        assert len(ledger.recent_requests(100)) >= len(completed)
+        # Each turn is linked to its request row, and there is no row without its turn (written together).
+        requests = {r.id for r in ledger.recent_requests(100)}
+        assert len(requests) >= len(completed)
+        assert [m.request_id for m in messages] == [r for r in sorted(requests) for _ in range(2)]

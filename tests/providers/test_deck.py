@@ -121,10 +121,9 @@ async def test_image_is_saved_with_sidecar_and_recorded(lab_deck: Deck, tmp_path
 
 async def test_a_chat_stopped_by_the_operator_is_recorded_as_cancelled(lab: Lab, lab_deck: Deck) -> None:
     lab.set_faults("box-vllm", "stall_mid:600")
-    run = lab_deck.chat_stream("chat", HELLO)
-    iterator = run.__aiter__()
-    await anext(iterator)
-    await iterator.aclose()
+    async with lab_deck.chat_stream("chat", HELLO) as run:
+        async for _ in run:
+            break  # the operator stops it after the first chunk
     assert run.cancelled
     assert lab_deck.ledger is not None
     assert lab_deck.ledger.recent_requests(1)[0].status == "cancelled"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from providers.ledger import Ledger, LedgerError, UnknownSessionError
-from providers.ledger_schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from providers.ledger_schema import MIGRATIONS, SCHEMA_VERSION, RequestRow, TurnRow, migrate
+from providers.sessions import load_session
+from providers.turns import TurnSummary
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC).timestamp()
 
@@ -69,6 +72,29 @@ def test_a_version_2_file_gains_usage_estimated_and_its_rows_read_as_reported(tm
         assert ledger.schema_version == SCHEMA_VERSION
         [old] = ledger.recent_requests()
         assert (old.prompt_tokens, old.completion_tokens, old.usage_estimated) == (9, 21, False)
+
+
+def test_a_version_3_file_gains_request_links_and_its_old_turns_read_from_their_meta(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, MIGRATIONS[:3]) == 3
+    db.execute("INSERT INTO sessions (title, created, updated) VALUES ('old chat', ?, ?)", (T0, T0))
+    db.execute("INSERT INTO messages (session_id, role, content, created) VALUES (1, 'user', 'q', ?)", (T0,))
+    meta = {"status": "cut", "served_by": "box/m", "fallbacks": ["a/b server_error"], "ttft_ms": 120.0,
+            "tokens_per_s": 45.0, "prompt_tokens": 12, "completion_tokens": 87, "cost_usd": 0.0012,
+            "reason": "it broke", "usage_estimated": True}  # as llmdeck wrote an answer's meta before schema 4
+    db.execute("INSERT INTO messages (session_id, role, content, created, status, served_by, meta)"
+               " VALUES (1, 'assistant', 'partial', ?, 'cut', 'box/m', ?)", (T0, json.dumps(meta)))
+    db.close()
+    with Ledger.open(path, clock=lambda: T0) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION == 4
+        assert [m.request_id for m in ledger.messages(1)] == [None, None]
+        loaded = load_session(ledger, 1)
+        later = ledger.record_chat(RequestRow("box", "m", "ok", completion_tokens=3), TurnRow(1, "again", "more"))
+        assert [m.request_id for m in ledger.messages(1)][2:] == [later.request_id] * 2
+    assert loaded.transcript[1].summary == TurnSummary("cut", "box/m", ("a/b server_error",), 120.0, 45.0, 12, 87,
+                                                       0.0012, "it broke", True)
+    assert [m.content for m in loaded.history] == ["q", "partial"]
 
 
 def test_a_request_with_counted_usage_is_marked_estimated(ledger: Ledger) -> None:

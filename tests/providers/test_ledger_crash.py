@@ -1,4 +1,5 @@
-"""kill -9 while a writer is committing turns: every turn it reported done is there, whole, and the file is sound."""
+"""kill -9 while a writer is committing turns: every turn it reported done is there, whole, and the file is sound;
+a chat's request row and its turn, written together, are never found one without the other."""
 
 from __future__ import annotations
 
@@ -36,6 +37,25 @@ for n in range(200_000):
     sys.stdout.flush()
 """
 
+# What the Deck writes when a chat run ends: the request row and the turn in one transaction, linked; every tenth
+# turn opens its session (a draft) in that same transaction. Reports the ids once record_chat has returned.
+CHAT_WRITER = """
+import sys
+from providers.ledger import Ledger
+from providers.ledger_schema import RequestRow, SessionDraft, TurnRow
+
+ledger = Ledger.open(sys.argv[1])
+session = ledger.new_session("chat round " + sys.argv[2])
+for n in range(200_000):
+    where = SessionDraft(f"draft {sys.argv[2]}.{n}") if n % 10 == 0 else session
+    answer = None if n % 7 == 0 else f"answer {n} " + "a" * (n % 1900)  # every seventh failed before any text
+    written = ledger.record_chat(RequestRow(provider="box", model="llama", status="ok" if answer else "error",
+                                            completion_tokens=n, cost_usd=0.001),
+                                 TurnRow(where, f"question {n} " + "q" * (n % 700), answer, served_by="box/llama"))
+    sys.stdout.write(f"{written.session_id} {written.request_id} {written.user_id} {written.answer_id or 0}\\n")
+    sys.stdout.flush()
+"""
+
 
 def read_lines(fd: int, wanted: int, deadline: float, pending: bytearray) -> list[str]:
     """Complete lines from a pipe until `wanted` arrived, EOF, or the deadline."""
@@ -54,10 +74,11 @@ def read_lines(fd: int, wanted: int, deadline: float, pending: bytearray) -> lis
     return lines
 
 
-def kill_writer_after(path: Path, round_no: int, turns: int, delay_s: float) -> list[tuple[int, int, int, int]]:
+def kill_writer_after(path: Path, round_no: int, turns: int, delay_s: float,
+                      script: str = WRITER) -> list[tuple[int, int, int, int]]:
     """Run the writer, SIGKILL it `delay_s` after `turns` turns were reported; return every turn it reported."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(round_no)], cwd=REPO, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path), str(round_no)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     assert proc.stderr is not None
@@ -104,3 +125,27 @@ def test_kill_9_never_loses_a_reported_turn_nor_leaves_half_a_turn(tmp_path: Pat
                 # At most one turn committed after the last report (killed between commit and print).
                 reported_here = sum(1 for s, *_ in all_reported if s == session.id)
                 assert reported_here <= len(roles) // 2 <= reported_here + 1
+
+
+def test_kill_9_never_leaves_a_request_row_without_its_turn_nor_a_turn_without_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "ledger.sqlite3"
+    reported: list[tuple[int, int, int, int]] = []
+    for round_no, (turns, delay_s) in enumerate(KILL_POINTS):
+        reported += kill_writer_after(path, round_no, turns, delay_s, CHAT_WRITER)
+        with Ledger.open(path) as ledger:
+            assert ledger.integrity_check() == "ok"
+            requests = {r.id: r for r in ledger.recent_requests(limit=1_000_000)}
+            messages = {m.id: m for s in ledger.list_sessions() for m in ledger.messages(s.id)}
+            drafts = [s for s in ledger.list_sessions() if s.title.startswith("draft ")]
+        linked: dict[int, list[str]] = {}
+        for message in messages.values():
+            assert message.request_id in requests, "a turn without its request row"
+            linked.setdefault(message.request_id, []).append(message.role)
+        for request in requests.values():
+            expected = ["user", "assistant"] if request.status == "ok" else ["user"]
+            assert linked.get(request.id) == expected, "a request row without (all of) its turn"
+        for session_id, request_id, user_id, answer_id in reported:
+            assert messages[user_id].request_id == request_id and messages[user_id].session_id == session_id
+            assert answer_id == 0 or messages[answer_id].request_id == request_id
+        assert len(drafts) == len({m.session_id for m in messages.values()} & {s.id for s in drafts}), \
+            "a draft session opened without its turn"

@@ -1,0 +1,122 @@
+"""`llmdeck sessions list|show|export`: the chat sessions kept in the ledger, from the console or `llmdeck chat`.
+
+They read the ledger alone (no config, no backend); a data dir without a ledger has no sessions, and nothing is
+created by reading. Text a backend wrote (answers, titles, errors) reaches the terminal only made terminal-safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from config.paths import data_dir
+from console.commands.session import fail
+from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from console.widgets.chat_turn import footer_line, status_line
+from providers.ledger import Ledger, LedgerError, UnknownSessionError
+from providers.safe_text import one_line, terminal_safe
+from providers.sessions import LoadedSession, find_session, load_session, session_document, session_facts, write_text
+
+LEDGER_FILE = "ledger.sqlite3"
+
+
+def _reading(action: Callable[[Ledger | None], int]) -> int:
+    """Run `action` over the ledger (None when there is none yet); its failures as one line and an exit code."""
+    path = data_dir() / LEDGER_FILE
+    try:
+        ledger = Ledger.open(path) if path.exists() else None
+        try:
+            return action(ledger)
+        finally:
+            if ledger is not None:
+                ledger.close()
+    except LedgerError as exc:
+        return fail(str(exc), EXIT_FAILED)
+    except UnknownSessionError as exc:
+        return fail(str(exc), EXIT_USAGE)
+
+
+def _load(ledger: Ledger | None, name_or_id: str) -> tuple[Ledger, LoadedSession]:
+    if ledger is None:
+        raise UnknownSessionError(f"no chat session with id or name {name_or_id!r}: no chat has been kept yet")
+    return ledger, load_session(ledger, find_session(ledger, name_or_id).id)
+
+
+def _print_json(document: object) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")  # ASCII: every control character is escaped
+
+
+def list_sessions(args: argparse.Namespace) -> int:
+    def action(ledger: Ledger | None) -> int:
+        records = ledger.list_sessions() if ledger is not None else []
+        counts = ledger.turn_counts() if ledger is not None else {}
+        rows = [session_facts(record, counts.get(record.id, 0)) for record in records]
+        if args.json:
+            _print_json(rows)
+            return EXIT_OK
+        table = Table("id", "title", "target", "updated", "turns", box=None)
+        for row in rows:
+            table.add_row(*(Text(one_line("" if row[key] is None else str(row[key])))
+                            for key in ("id", "title", "target", "updated", "turns")))
+        Console().print(table)
+        return EXIT_OK
+
+    return _reading(action)
+
+
+def transcript_text(loaded: LoadedSession) -> str:
+    """The session as plain text: a heading, then each prompt and answer with the facts line under it."""
+    record = loaded.record
+    facts = [f"session {record.id}", *([f"target {record.target}"] if record.target else []),
+             f"{len(loaded.turns)} turns", loaded.settings.describe()]
+    lines = [f"# {one_line(record.title)}", one_line(" · ".join(facts)), ""]
+    if record.system_prompt:
+        lines += ["System:", record.system_prompt, ""]
+    for turn in loaded.turns:
+        lines += ["You:", turn.prompt, ""]
+        if turn.answer is not None:
+            lines += ["Assistant:", turn.answer]
+            lines.append(f"  [{one_line(footer_line(turn.summary))}]")
+        if mark := status_line(turn.summary):
+            lines.append(f"  {one_line(mark)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def show_session(args: argparse.Namespace) -> int:
+    def action(ledger: Ledger | None) -> int:
+        _, loaded = _load(ledger, args.session)
+        if args.json:
+            _print_json(session_document(loaded))
+        else:
+            sys.stdout.write(terminal_safe(transcript_text(loaded)))
+        return EXIT_OK
+
+    return _reading(action)
+
+
+def export_session(args: argparse.Namespace) -> int:
+    def action(ledger: Ledger | None) -> int:
+        found, loaded = _load(ledger, args.session)
+        if args.format == "json":
+            text = json.dumps(session_document(loaded), indent=2) + "\n"
+        else:  # read in a terminal too (`cat`, `less -R`): model text in it is made terminal-safe
+            text = terminal_safe(found.session_markdown(loaded.record.id))
+        if args.out:
+            try:
+                write_text(Path(args.out), text)
+            except OSError as exc:
+                return fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_FAILED)
+            sys.stderr.write(f"wrote {one_line(args.out)}\n")
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
+
+    return _reading(action)
