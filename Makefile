@@ -25,10 +25,11 @@ demo: $(STAMP_RUN)
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(STAMP_TEST)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 3
 
 $(STAMP_BENCH): pyproject.toml | $(STAMP_TEST)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the demo pulls in the emulators: imported only when a demo 
     from console.discovery import DiscoveryOutcome
 
 TYPED_IN_TEXT_FIELDS = frozenset({"command_line", "filter"})
-SHELL_ACTIONS = frozenset({"show_pane", "next_pane", "previous_pane", "command_line", "filter", "help", "back"})
+SHELL_ACTIONS = frozenset({"show_pane", "next_pane", "previous_pane", "command_line", "filter", "help", "step_back"})
 
 
 class DeckApp(App[None]):
@@ -243,7 +243,7 @@ class DeckApp(App[None]):
         field.display = True
         self.set_focus(field)
 
-    def action_back(self) -> None:
+    def action_step_back(self) -> None:
         """Esc: close the filter line (clearing it), else leave a text field (so 1–6, `:` and `/` work again),
         else clear the pane's filter."""
         if self.filter_input.has_class("open") or (

@@ -31,7 +31,7 @@ APP_BINDINGS: list[Binding] = [
     # handed out, so `/ name Enter ctrl+d` typed ahead acts on the filtered table.
     Binding("enter", "submit_filter", "Apply filter", id="filter-submit", priority=True, show=False),
     Binding("question_mark", "help", "Help", id="help", key_display="?"),
-    Binding("escape", "back", "Back", id="back", show=False),
+    Binding("escape", "step_back", "Back", id="back", show=False),
     Binding("ctrl+r", "refresh_now", "Refresh", id="refresh"),
     Binding("ctrl+p", "command_palette", "Palette", id="palette", priority=True, show=False),
     Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),

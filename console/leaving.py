@@ -87,7 +87,7 @@ def _terminal_alive() -> bool:
 def use_resilient_output() -> None:
     """Make Textual's Linux driver write through `ResilientWriterThread` (it looks the class up when the app
     enters application mode)."""
-    linux_driver.WriterThread = ResilientWriterThread  # type: ignore[misc]
+    linux_driver.WriterThread = ResilientWriterThread  # type: ignore[attr-defined]
 
 
 class ExitGuard:

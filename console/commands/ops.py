@@ -69,11 +69,10 @@ def health(args: argparse.Namespace) -> int:
             _print_json(rows)
         else:
             table = Table("provider", "kind", "status", "latency", "version", "loaded", "detail", box=None)
-            for row in rows:
-                latency = "" if row["latency_ms"] is None else f"{row['latency_ms']:.0f} ms"
-                table.add_row(_cell(row["name"]), _cell(row["kind"]), _cell(row["status"]), latency,
-                              _cell(row["version"] or ""), _cell(", ".join(row["models_loaded"])),
-                              _cell(str(row["detail"] or "")[:60]))
+            for name, h in results.items():
+                latency = "" if h.latency_ms is None else f"{h.latency_ms:.0f} ms"
+                table.add_row(_cell(name), _cell(deck.providers[name].kind), _cell(h.status), latency,
+                              _cell(h.version or ""), _cell(", ".join(h.models_loaded)), _cell((h.detail or "")[:60]))
             Console().print(table)
         return EXIT_OK if all(h.status in ("up", "degraded") for h in results.values()) else EXIT_FAILED
 
@@ -95,7 +94,7 @@ def models(args: argparse.Namespace) -> int:
         else:
             table = Table("provider", "model", "size", "quant", "context", "loaded", "$/Mtok in/out", box=None)
             for row in rows:
-                size = "" if row["size_bytes"] is None else f"{int(row['size_bytes']) / 1e9:.1f} GB"  # type: ignore[call-overload]
+                size = "" if row["size_bytes"] is None else f"{int(row['size_bytes']) / 1e9:.1f} GB"
                 price = ("" if row["input_usd_per_mtok"] is None
                          else f"{row['input_usd_per_mtok']:.2f}/{row['output_usd_per_mtok']:.2f}")
                 table.add_row(_cell(row["provider"]), _cell(row["name"]), size, _cell(row["quantization"] or ""),

@@ -56,7 +56,10 @@ async def run_console(args: argparse.Namespace) -> int:
             loop = asyncio.get_running_loop()
             use_resilient_output()
             # a dropped SSH session (SIGHUP) exits like ctrl+q: nothing is lost, and the process always ends
-            with ExitGuard(lambda: loop.call_soon_threadsafe(app.exit)) as guard:
+            def request_exit() -> None:
+                loop.call_soon_threadsafe(app.exit)
+
+            with ExitGuard(request_exit) as guard:
                 await app.run_async()
         finally:
             # A chat the exit cut short is finished by the deck, its turn written, before the ledger closes.

@@ -171,7 +171,7 @@ SORTS: tuple[tuple[str, Callable[[ModelRow], object]], ...] = (
 """Sort orders the sort key cycles through (biggest first for size and context, cheapest first for price)."""
 
 
-class ModelTable(DataTable[str]):
+class ModelTable(DataTable[str | Text]):
     """Rows keyed by provider + name; a provider's rows are replaced in place, never the whole table. `W`
     switches to the wide view (every column, whole names, scrolled sideways) and back."""
 

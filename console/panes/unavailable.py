@@ -18,8 +18,8 @@ class UnavailablePane(DeckPane):
     """
 
     def __init__(self, deck: Deck, pane_id: str, title: str, reason: str, *, readonly: bool = False) -> None:
-        self.PANE_ID = pane_id  # per instance: one class stands in for any pane
-        self.PANE_TITLE = title
+        self.PANE_ID = pane_id  # type: ignore[misc]  # per instance: one class stands in for any pane
+        self.PANE_TITLE = title  # type: ignore[misc]
         super().__init__(deck, readonly=readonly)
         self.reason = reason
 

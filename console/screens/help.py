@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -35,7 +35,7 @@ def _section(node: DOMNode, app: App[object]) -> str:
     return type(node).__name__
 
 
-def live_entries(app: App[object]) -> list[HelpEntry]:
+def live_entries(app: App[Any]) -> list[HelpEntry]:
     """The bindings active on the current screen (focused widget, its pane, the app), enabled ones only."""
     entries: list[HelpEntry] = []
     for key, active in app.screen.active_bindings.items():
