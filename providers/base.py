@@ -10,7 +10,7 @@ from typing import Literal
 
 import httpx
 
-from providers.errors import StreamBrokenError, UnsupportedError, redact
+from providers.errors import UnsupportedError, redact
 from providers.reply_numbers import check_tokens
 
 HealthStatus = Literal["up", "degraded", "down", "unauthorized", "unknown"]
@@ -311,7 +311,7 @@ async def collect_chat(stream: AsyncIterator[ChatChunk], model: str) -> ChatResu
     finish: str | None = None
     usage: Usage | None = None
     timings: ServerTimings | None = None
-    try:
+    async with closing_stream(stream):
         async for chunk in stream:
             if chunk.text:
                 if ttft_ms is None:
@@ -320,12 +320,6 @@ async def collect_chat(stream: AsyncIterator[ChatChunk], model: str) -> ChatResu
             finish = chunk.finish_reason or finish
             usage = chunk.usage or usage
             timings = chunk.timings or timings
-    except StreamBrokenError:
-        raise
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
     return ChatResult(
         text="".join(parts), model=model, finish_reason=finish, usage=usage, timings=timings,
         ttft_ms=ttft_ms, total_ms=(time.perf_counter() - started) * 1000.0,

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from providers.base import ChatChunk
+from providers.base import ChatChunk, closing_stream
 from providers.bounded_body import LineSplitter, iter_text, read_body, read_error_body, read_error_bytes
 from providers.errors import (
     AuthFailedError,
@@ -335,21 +335,18 @@ def _status_of_stream_error(message: str) -> int:
 async def guard_text_stream(stream: AsyncIterator[ChatChunk], provider: str | None) -> AsyncIterator[ChatChunk]:
     """Once text has been yielded, any failure becomes StreamBrokenError carrying that text."""
     parts: list[str] = []
-    try:
-        async for chunk in stream:
-            if chunk.text:
-                parts.append(chunk.text)
-            yield chunk
-    except StreamBrokenError:
-        raise
-    except ProviderError as exc:
-        if not parts:
+    async with closing_stream(stream):
+        try:
+            async for chunk in stream:
+                if chunk.text:
+                    parts.append(chunk.text)
+                yield chunk
+        except StreamBrokenError:
             raise
-        raise broken_after_text(exc, parts, provider) from exc
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        except ProviderError as exc:
+            if not parts:
+                raise
+            raise broken_after_text(exc, parts, provider) from exc
 
 
 def broken_after_text(error: ProviderError, parts: list[str], provider: str | None) -> StreamBrokenError:
