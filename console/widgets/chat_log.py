@@ -1,12 +1,13 @@
-"""ChatLog: the scrolling transcript of a chat; answers stream into Markdown blocks with a facts line below."""
+"""ChatLog: the scrolling transcript of a chat; an answer streams into one text widget, drawn as Markdown once it
+ends, with a facts line below."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Static
 
+from console.widgets.answer_text import AnswerText
 from console.widgets.chat_turn import footer_line, status_line
 from providers.safe_text import one_line, terminal_safe
 from providers.turns import TranscriptEntry, TurnSummary
@@ -33,8 +34,9 @@ class UserBlock(Static):
 
 
 class AnswerBlock(Vertical):
-    """An assistant answer: Markdown appended in batches while it streams, then the facts line and, when it did
-    not complete, a mark that says so (cut answers are never shown as complete)."""
+    """An assistant answer: plain text appended in batches while it streams, Markdown once it ends, then the
+    facts line and, when it did not complete, a mark that says so (cut answers are never shown as complete).
+    Three widgets however long the answer, so a long transcript stays cheap to lay out."""
 
     DEFAULT_CSS = """
     AnswerBlock {
@@ -47,12 +49,8 @@ class AnswerBlock(Vertical):
     AnswerBlock.-cancelled {
         border-left: thick $warning;
     }
-    AnswerBlock > Markdown {
-        margin: 0;
+    AnswerBlock > AnswerText {
         padding: 0 1;
-    }
-    AnswerBlock > Markdown > *:last-child {
-        margin-bottom: 0;
     }
     AnswerBlock > .answer-status {
         padding: 0 1;
@@ -73,38 +71,35 @@ class AnswerBlock(Vertical):
     }
     """
 
-    def __init__(self, text: str = "") -> None:
+    def __init__(self, text: str = "", *, streaming: bool = False) -> None:
         super().__init__()
         # Saved answers are stored as the model sent them; every display makes them terminal-safe.
         self.initial_text = terminal_safe(text)
         self.summary: TurnSummary | None = None
         self.writes = 0
         """Batches appended so far (far fewer than tokens: the StreamBatcher coalesces them)."""
-        self._stream: MarkdownStream | None = None
+        self._streaming = streaming
 
     def compose(self) -> ComposeResult:
-        yield Markdown(self.initial_text)
+        yield AnswerText(self.initial_text, markdown=not self._streaming)
         yield Static("", classes="answer-status", markup=False)
         yield Static("", classes="answer-footer", markup=False)
 
     @property
-    def markdown(self) -> Markdown:
-        return self.query_one(Markdown)
+    def body(self) -> AnswerText:
+        return self.query_one(AnswerText)
 
     async def write(self, fragment: str) -> None:
-        """Append a batch of text (the StreamBatcher's sink); Markdown parses only the new tail."""
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.markdown)
+        """Append a batch of text (the StreamBatcher's sink): no widget is added, only its rows grow."""
         self.writes += 1
         # Callers pass text already cleaned by a TerminalSafeStream; this catches any that did not (idempotent).
-        await self._stream.write(terminal_safe(fragment))
+        self.body.append(terminal_safe(fragment))
         self._follow()
 
     async def finish(self, summary: TurnSummary) -> None:
-        """The stream ended (however): flush what is queued and show the facts line and status mark."""
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            await stream.stop()
+        """The stream ended (however): draw the text as Markdown and show the facts line and status mark."""
+        self._streaming = False
+        self.body.show_markdown()
         self.show_summary(summary)
         self._follow()
 
@@ -126,7 +121,7 @@ class AnswerBlock(Vertical):
 
     @property
     def source(self) -> str:
-        return self.markdown.source
+        return self.body.source
 
 
 class ChatLog(VerticalScroll):
@@ -161,7 +156,7 @@ class ChatLog(VerticalScroll):
 
     async def add_answer(self, text: str = "") -> AnswerBlock:
         await self._drop_placeholder()
-        block = AnswerBlock(text)
+        block = AnswerBlock(text, streaming=True)
         await self.mount(block)
         self.follow()
         return block

@@ -1,4 +1,4 @@
-"""StreamBatcher: collects streamed text deltas and hands them on in batches, at most every ~50 ms."""
+"""StreamBatcher: collects streamed text deltas and hands them on in batches, at most one per screen frame."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from textual.constants import MAX_FPS
+
 Sink = Callable[[str], Awaitable[None]]
 
-DEFAULT_INTERVAL_S = 0.05
+# One batch per frame Textual may draw (TEXTUAL_FPS, 60 by default): a slower batch would itself be what
+# limits the frames an operator sees, and a faster one would only add appends the screen cannot show.
+DEFAULT_INTERVAL_S = 1.0 / MAX_FPS
 
 
 class StreamBatcher:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from functools import partial
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
@@ -34,6 +35,10 @@ def shown(app: FooterApp) -> list[str]:
     return [str(key.description) for key in app.query(FooterKey)]
 
 
+def showing(app: FooterApp, label: str) -> bool:
+    return label in shown(app)
+
+
 async def test_keys_of_an_earlier_footer_are_released_after_bindings_change() -> None:
     app = FooterApp()
     async with app.run_test(size=(100, 10)):
@@ -43,8 +48,8 @@ async def test_keys_of_an_earlier_footer_are_released_after_bindings_change() ->
         for turn in range(6):  # each focus change recomposes the footer (a chat turn does about two)
             side = "right" if turn % 2 == 0 else "left"
             app.query_one(f"#{side}", Input).focus()
-            await wait_for_condition(lambda side=side: f"{side.title()} key" in shown(app),
-                                     what=f"the {side} widget's key in the footer")
+            label = f"{side.title()} key"
+            await wait_for_condition(partial(showing, app, label), what=f"{label!r} in the footer")
         gc.collect()
         assert first() is None, "a key the footer removed is still referenced (by the footer's watchers)"
         assert all(key.has_class("-compact") for key in app.query(FooterKey)), "the keys stay compact"
