@@ -24,6 +24,7 @@ import tempfile
 import termios
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,8 @@ class Console:
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
 
-    def _drain(self) -> None:
+    def chunks(self) -> Iterator[bytes]:
+        """What the console writes, as it comes, until it closes the terminal."""
         while True:
             try:
                 chunk = os.read(self.master, 65536)
@@ -94,6 +96,10 @@ class Console:
                 return
             if not chunk:
                 return
+            yield chunk
+
+    def _drain(self) -> None:
+        for chunk in self.chunks():
             self.written += len(chunk)
             self.text = (self.text + chunk)[-200_000:]
 

@@ -81,13 +81,7 @@ class ScreenedConsole(Console):
 
     def _drain(self) -> None:
         tail, last = b"", 0.0
-        while True:
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not chunk:
-                return
+        for chunk in self.chunks():
             now = time.perf_counter()
             started = time.thread_time()
             self.written += len(chunk)
