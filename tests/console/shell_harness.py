@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import keyring
 import pytest
 from rich.console import Console
-from textual.app import App, ComposeResult
-from textual.pilot import Pilot
-from textual.widgets import Footer
+from textual.app import App
 
 from config.schema import DeckConfig
 from config.throwaway_keyring import use_throwaway_keyring
-from console.panes.base import DeckPane
 from providers.deck import Deck
 from providers.emulators.lab import Lab, start_lab
 from providers.monitor import MonitorPolicy
-from tests.waiting import HANG_S, wait_for_condition
 
 FAST_MONITOR = MonitorPolicy(interval_s=2.0, fast_interval_s=0.2, probe_timeout_s=10.0)
 """Slow enough to leave the process idle between probes (Pilot waits for idle CPU); tests call probe_now."""
@@ -61,12 +57,6 @@ async def started_deck(config: DeckConfig, data_dir: Path, policy: MonitorPolicy
     return running
 
 
-async def wait_until(pilot: Pilot[Any], condition: Callable[[], object], *, timeout_s: float = HANG_S,
-                     what: str = "condition") -> None:
-    """Let the app run until `condition()` holds; the deadline only bounds a hang."""
-    await wait_for_condition(condition, what=what, timeout_s=timeout_s, pause=lambda: pilot.pause(0.02))
-
-
 def screen_text(app: App[Any]) -> str:
     """What the terminal shows right now, as plain text."""
     width, height = app.size
@@ -74,24 +64,3 @@ def screen_text(app: App[Any]) -> str:
                       color_system="truecolor", legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
-
-
-class PaneHost(App[None]):
-    """One pane over a Deck, with deck events forwarded as the console does (without the coalescing bridge)."""
-
-    def __init__(self, deck: Deck, pane: DeckPane) -> None:
-        super().__init__()
-        self.deck = deck
-        self.pane = pane
-        self._unsubscribe: Callable[[], None] | None = None
-
-    def compose(self) -> ComposeResult:
-        yield self.pane
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self._unsubscribe = self.deck.subscribe(self.pane.deck_event)
-
-    def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()

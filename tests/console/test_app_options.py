@@ -14,7 +14,8 @@ from console.shell_commands import DeckCommandProvider
 from providers.deck import Deck
 from providers.emulators.lab import Lab
 from tests.console import shell_harness
-from tests.console.shell_harness import screen_text, started_deck, wait_until
+from tests.console.pane_harness import wait_until
+from tests.console.shell_harness import screen_text, started_deck
 
 shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 

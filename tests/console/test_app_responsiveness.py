@@ -8,7 +8,7 @@ from console.app import DeckApp
 from providers.base import ChatRequest, Message
 from providers.deck import Deck
 from tests.console import shell_harness
-from tests.console.shell_harness import wait_until
+from tests.console.pane_harness import wait_until
 from tests.waiting import bounded
 
 shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures

@@ -11,7 +11,7 @@ from console.widgets.column_fit import PADDING, SCROLLBAR_ROOM, ColumnSpec, fit_
 from console.widgets.footer import LAST
 from providers.deck import Deck
 from tests.console import shell_harness
-from tests.console.shell_harness import PaneHost, wait_until
+from tests.console.pane_harness import PaneApp, wait_until
 
 shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
@@ -70,7 +70,7 @@ def test_the_footer_leaves_out_refresh_and_the_palette_first() -> None:
 
 async def test_w_toggles_the_wide_view_and_help_lists_it(deck: Deck) -> None:
     pane = HealthPane(deck)
-    app = PaneHost(deck, pane)
+    app = PaneApp(pane, deck=deck)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: pane.table.shown_columns and "trend" not in pane.table.shown_columns,
                          what="the fitted columns")

@@ -17,7 +17,8 @@ from console.app import DeckApp
 from console.demo import DEFAULT_CHAOS, ChaosError, DemoSession, run_traffic
 from providers.base import ChatRequest, Message
 from providers.deck import Deck
-from tests.console.shell_harness import FAST_MONITOR, screen_text, wait_until
+from tests.console.pane_harness import wait_until
+from tests.console.shell_harness import FAST_MONITOR, screen_text
 
 HELLO = ChatRequest(model="", messages=(Message("user", "hello"),), max_tokens=16)
 

@@ -18,7 +18,8 @@ from console.screens.onboarding import EXAMPLE, OnboardingScreen
 from providers.deck import Deck
 from providers.discovery import discover
 from tests.conftest import EmulatorFactory
-from tests.console.shell_harness import FAST_MONITOR, wait_until
+from tests.console.pane_harness import wait_until
+from tests.console.shell_harness import FAST_MONITOR
 
 TIMEOUT_S = 3.0
 """Long enough for an emulator on a loaded machine to answer; HUNG_PORTS of them in a row would take 36 s."""

@@ -14,7 +14,7 @@ from console.widgets.plots import DeckPlot, TimePlot
 from providers.base import ChatRequest, Message
 from providers.deck import Deck
 from providers.emulators.lab import Lab
-from tests.console.models_graphs_harness import PaneApp, wait_until
+from tests.console.pane_harness import PaneApp, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ async def test_graphs_draw_latency_tokens_and_cost_after_chats(lab_deck: Deck) -
     for target in ("chat", "chat", "cloud-chat"):
         await chat(lab_deck, target)
     pane = GraphsPane(lab_deck, refresh_s=0.1)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: pane.view is not None, what="the first draw")
         view = pane.view
@@ -57,7 +57,7 @@ async def test_the_legend_marks_a_provider_whose_tokens_llmdeck_counted(lab_deck
     lab_deck.metrics.record("pyllama", "tiny-llama", ok=True, latency_ms=80.0, ttft_ms=10.0, completion_tokens=12,
                             tokens_estimated=True)
     pane = GraphsPane(lab_deck, refresh_s=0.1)
-    async with PaneApp(lab_deck, pane).run_test(size=(120, 40)) as pilot:
+    async with PaneApp(pane, deck=lab_deck).run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: pane.view is not None, what="the first draw")
         assert pane.view is not None and pane.view.estimated == ("pyllama",)
         assert "pyllama (~tokens est.)" in pane.legend_text
@@ -68,7 +68,7 @@ async def test_errors_are_drawn_by_class(lab_deck: Deck, lab: Lab) -> None:
     lab.set_faults("cloud", "503")  # cloud-chat fails over from cloud to claude
     await chat(lab_deck, "cloud-chat")
     pane = GraphsPane(lab_deck, refresh_s=0.1)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: pane.view is not None, what="the first draw")
         assert pane.view is not None and dict(pane.view.errors_by_kind).get("overloaded", 0) >= 1
@@ -80,7 +80,7 @@ async def test_errors_are_drawn_by_class(lab_deck: Deck, lab: Lab) -> None:
 async def test_plus_minus_change_the_range_and_f_freezes_the_picture(lab_deck: Deck) -> None:
     await chat(lab_deck, "chat")
     pane = GraphsPane(lab_deck, refresh_s=0.05)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: pane.view is not None, what="the first draw")
         assert pane.window_s == DEFAULT_RANGE_S
@@ -107,7 +107,7 @@ async def test_plus_minus_change_the_range_and_f_freezes_the_picture(lab_deck: D
 
 async def test_a_hidden_pane_does_not_redraw(lab_deck: Deck) -> None:
     pane = GraphsPane(lab_deck, refresh_s=0.05)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: pane.view is not None, what="the first draw")
         pane.display = False
@@ -139,7 +139,7 @@ async def traffic_on_four_providers(deck: Deck, lab: Lab) -> None:
 async def test_plots_are_drawn_on_arrival_not_on_the_first_tick(lab_deck: Deck, size: tuple[int, int]) -> None:
     await chat(lab_deck, "chat")
     pane = GraphsPane(lab_deck, refresh_s=3600)  # no tick within the test: only the draw on show can draw
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=size) as pilot:
         plot = pane.query_one("#plot-latency_p50", TimePlot)
         await wait_until(pilot, lambda: "┤" in plot.render().plain and "now" in plot.render().plain,
@@ -153,7 +153,7 @@ async def test_every_plot_stays_inside_its_box_with_one_legend_and_money_axes(
         lab_deck: Deck, lab: Lab, size: tuple[int, int]) -> None:
     await traffic_on_four_providers(lab_deck, lab)
     pane = GraphsPane(lab_deck, refresh_s=3600)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=size) as pilot:
         await wait_until(pilot, lambda: pane.view is not None and all(p.size.height >= PLOT_MIN_HEIGHT
                                                                       for p in pane.query(DeckPlot)),
@@ -182,7 +182,7 @@ async def test_every_plot_stays_inside_its_box_with_one_legend_and_money_axes(
 async def test_line_colours_survive_a_redraw(lab_deck: Deck, lab: Lab) -> None:
     await traffic_on_four_providers(lab_deck, lab)
     pane = GraphsPane(lab_deck, refresh_s=3600)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: pane.view is not None, what="the first draw")
         before = dict(pane.line_colors)

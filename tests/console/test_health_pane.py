@@ -12,7 +12,7 @@ from providers.deck import Deck
 from providers.emulators.lab import Lab
 from providers.monitor import HealthEvent
 from tests.console import shell_harness
-from tests.console.shell_harness import PaneHost, wait_until
+from tests.console.pane_harness import PaneApp, wait_until
 
 shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
@@ -27,7 +27,7 @@ def _cell(pane: HealthPane, provider: str, column: int) -> str:
 
 async def test_every_lab_provider_has_a_row_with_its_status(deck: Deck) -> None:
     pane = HealthPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(160, 40)) as pilot:
         await wait_until(pilot, lambda: all("up" in _cell(pane, name, 1) for name in LAB_NAMES if name in
                                             pane.table.keys) and set(pane.table.keys) >= LAB_NAMES,
                          what="every provider up")
@@ -38,7 +38,7 @@ async def test_every_lab_provider_has_a_row_with_its_status(deck: Deck) -> None:
 
 async def test_rows_are_grouped_by_host(deck: Deck) -> None:
     pane = HealthPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         keys = pane.table.keys
         assert keys.index("host:box") < keys.index("box-vllm") < keys.index("host:this-box")
@@ -48,7 +48,7 @@ async def test_rows_are_grouped_by_host(deck: Deck) -> None:
 
 async def test_a_refused_provider_turns_down_in_place(deck: Deck, lab: Lab) -> None:
     pane = HealthPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(160, 40)) as pilot:
         await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1), what="box-vllm up")
         rebuilds = pane.table.rebuilds
         await asyncio.to_thread(lab.set_faults, "box-vllm", "refuse")
@@ -61,7 +61,7 @@ async def test_a_refused_provider_turns_down_in_place(deck: Deck, lab: Lab) -> N
 
 async def test_at_80_columns_the_selected_providers_error_is_in_the_summary(deck: Deck, lab: Lab) -> None:
     pane = HealthPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(80, 24)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1), what="box-vllm up")
         await asyncio.to_thread(lab.set_faults, "box-vllm", "refuse")
         deck.monitor.probe_now("box-vllm")
@@ -77,7 +77,7 @@ async def test_at_80_columns_the_selected_providers_error_is_in_the_summary(deck
 
 async def test_a_hidden_pane_does_not_render_and_catches_up_when_shown(deck: Deck, lab: Lab) -> None:
     pane = HealthPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(160, 40)) as pilot:
         await wait_until(pilot, lambda: "up" in _cell(pane, "box-llamacpp", 1), what="box-llamacpp up")
         pane.display = False
         await pilot.pause()
@@ -93,7 +93,7 @@ async def test_a_hidden_pane_does_not_render_and_catches_up_when_shown(deck: Dec
 
 async def test_an_open_breaker_shows_with_its_countdown(deck: Deck) -> None:
     pane = HealthPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(160, 40)) as pilot:
         await pilot.pause()
         now = deck.router.clock()
         deck.router.breakers.get("cloud", "gpt-4o-mini").open_until(now, now + 30, "5 failures in a row")
@@ -104,7 +104,7 @@ async def test_an_open_breaker_shows_with_its_countdown(deck: Deck) -> None:
 
 async def test_enter_opens_the_details_with_raw_health_and_metrics(deck: Deck) -> None:
     pane = HealthPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(120, 40)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1), what="box-vllm up")
         pane.table.focus()
         pane.table.move_cursor(row=pane.table.keys.index("box-vllm"))
@@ -130,7 +130,7 @@ async def test_details_mark_a_tokens_per_s_made_of_counted_tokens(deck: Deck) ->
 
 async def test_filter_narrows_and_bang_inverts(deck: Deck) -> None:
     pane = HealthPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         pane.apply_filter("llamacpp")
         assert [k for k in pane.table.keys if not k.startswith("host:")] == ["box-llamacpp"]
@@ -149,7 +149,7 @@ def test_vram_column_uses_what_each_backend_reports() -> None:
 
 async def test_a_status_change_is_drawn_at_once_and_a_latency_change_on_the_next_tick(deck: Deck) -> None:
     pane = HealthPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(160, 40)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(160, 40)) as pilot:
         await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1), what="box-vllm up")
         before = deck.monitor.snapshots["box-vllm"]
         # No await between the event and the look: only what deck_event itself drew can be on screen.

@@ -24,7 +24,7 @@ from console.screens.model_details import ModelDetailsScreen
 from console.screens.pull_dialog import PullDialog
 from providers.deck import Deck
 from providers.emulators.lab import Lab, start_lab
-from tests.console.models_graphs_harness import PaneApp, wait_until
+from tests.console.pane_harness import PaneApp, wait_until
 from tests.emulator_control import pulls_held
 
 OLLAMA = "local-ollama"
@@ -77,7 +77,7 @@ def notes(app: PaneApp) -> str:
 async def test_catalog_lists_models_of_every_provider_with_size_quant_context_and_price(
         lab: Lab, lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
         row = pane.table.rows_by_key[key(OLLAMA, "qwen2.5:7b")]
@@ -98,7 +98,7 @@ async def test_catalog_lists_models_of_every_provider_with_size_quant_context_an
 async def test_at_80_columns_every_column_fits_and_long_names_are_cut_until_the_terminal_widens(
         lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, pane)
         await pilot.pause()
@@ -142,7 +142,7 @@ def test_the_fit_caps_only_the_model_column_and_never_below_its_minimum() -> Non
 
 async def test_filter_is_a_substring_and_bang_inverts_it_and_o_cycles_the_sort(lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
         total = pane.table.row_count
@@ -162,7 +162,7 @@ async def test_filter_is_a_substring_and_bang_inverts_it_and_o_cycles_the_sort(l
 
 async def test_pull_shows_progress_then_the_model_appears(lab: Lab, lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
         with pulls_held(lab.servers[OLLAMA]):  # the pull waits halfway, so its progress can be seen
@@ -185,7 +185,7 @@ async def test_pull_shows_progress_then_the_model_appears(lab: Lab, lab_deck: De
 async def test_pulls_queue_per_provider_and_x_cancels_them_so_the_server_never_gets_the_models(
         lab: Lab, lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     with pulls_held(lab.servers[OLLAMA]) as server:
         async with app.run_test(size=(120, 30)) as pilot:
             await started(pilot, pane)
@@ -214,7 +214,7 @@ async def test_pulls_queue_per_provider_and_x_cancels_them_so_the_server_never_g
 
 async def test_delete_asks_with_cancel_focused_cancel_keeps_and_confirm_removes(lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
         select(pane, OLLAMA, "mistral:7b")
@@ -238,7 +238,7 @@ async def test_delete_asks_with_cancel_focused_cancel_keeps_and_confirm_removes(
 
 async def test_w_loads_and_u_unloads_after_confirming(lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
 
     def loaded() -> bool:
         return pane.table.rows_by_key[key(OLLAMA, "llama3.2:1b")].loaded
@@ -259,7 +259,7 @@ async def test_w_loads_and_u_unloads_after_confirming(lab_deck: Deck) -> None:
 
 async def test_a_key_the_provider_cannot_do_says_why_and_changes_nothing(lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
         select(pane, "cloud", "gpt-4o")
@@ -280,7 +280,7 @@ async def test_a_key_the_provider_cannot_do_says_why_and_changes_nothing(lab_dec
 
 async def test_readonly_hides_the_actions_from_the_footer_and_refuses_them(lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck, readonly=True)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
         select(pane, OLLAMA, "qwen2.5:7b")
@@ -304,7 +304,7 @@ async def test_restart_dialog_shows_the_argv_and_runs_it(lab: Lab, tmp_path: Pat
     await deck.start(monitor=False)
     try:
         pane = ModelsPane(deck)
-        app = PaneApp(deck, pane)
+        app = PaneApp(pane, deck=deck)
         async with app.run_test(size=(120, 30)) as pilot:
             await started(pilot, pane)
             select(pane, OLLAMA, "qwen2.5:7b")
@@ -321,7 +321,7 @@ async def test_restart_dialog_shows_the_argv_and_runs_it(lab: Lab, tmp_path: Pat
 
 async def test_s_switches_the_a1111_checkpoint(lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     target = "sd_xl_base_1.0.safetensors [31e35c80fc]"
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
@@ -336,7 +336,7 @@ async def test_s_switches_the_a1111_checkpoint(lab_deck: Deck) -> None:
 
 async def test_d_opens_the_details_with_ollama_modelfile_and_context(lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
         select(pane, OLLAMA, "qwen2.5:7b")
@@ -359,7 +359,7 @@ async def test_d_opens_the_details_with_ollama_modelfile_and_context(lab_deck: D
 
 async def test_catalog_changed_updates_that_providers_rows_in_place(lab_deck: Deck) -> None:
     pane = ModelsPane(lab_deck)
-    app = PaneApp(lab_deck, pane)
+    app = PaneApp(pane, deck=lab_deck)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, pane)
         cloud_row = pane.table.get_row(key("cloud", "gpt-4o"))

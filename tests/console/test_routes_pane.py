@@ -11,7 +11,7 @@ from providers.deck import Deck
 from providers.emulators.lab import Lab
 from providers.routing import PlannedHop
 from tests.console import shell_harness
-from tests.console.shell_harness import PaneHost, wait_until
+from tests.console.pane_harness import PaneApp, wait_until
 
 shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
@@ -25,7 +25,7 @@ def _cell(pane: RoutesPane, key: str, column: int) -> str:
 
 async def test_every_alias_is_listed_with_its_chain_and_serving_hop(deck: Deck) -> None:
     pane = RoutesPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         keys = pane.table.keys
         assert {"chat#0", "cloud-chat#0", "fast#0", "cheap#0"} <= set(keys)
@@ -39,7 +39,7 @@ async def test_every_alias_is_listed_with_its_chain_and_serving_hop(deck: Deck) 
 
 async def test_a_provider_going_down_changes_the_state_and_the_serving_hop(deck: Deck, lab: Lab) -> None:
     pane = RoutesPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(120, 30)) as pilot:
         await wait_until(pilot, lambda: deck.monitor.status("box-vllm") == "up", what="box-vllm probed up")
         pane.sync()
         assert _cell(pane, "chat#0", COL_STATE) == "ready"
@@ -57,7 +57,7 @@ async def test_a_provider_going_down_changes_the_state_and_the_serving_hop(deck:
 
 async def test_breaker_and_budget_states_show(deck: Deck) -> None:
     pane = RoutesPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(160, 30)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(160, 30)) as pilot:
         await pilot.pause()
         now = deck.router.clock()
         deck.router.breakers.get("cloud", "gpt-4o-mini").open_until(now, now + 40, "error rate 60%")
@@ -78,7 +78,7 @@ def test_rate_limited_hops_say_until_when() -> None:
 
 async def test_t_test_fires_the_route_and_shows_every_attempt(deck: Deck, lab: Lab) -> None:
     pane = RoutesPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(120, 30)) as pilot:
         await wait_until(pilot, lambda: deck.monitor.status("box-vllm") == "up", what="box-vllm up")
         await asyncio.to_thread(lab.set_faults, "box-vllm", "500")  # fails at request time, health stays up
         pane.table.focus()
@@ -94,7 +94,7 @@ async def test_t_test_fires_the_route_and_shows_every_attempt(deck: Deck, lab: L
 
 async def test_enter_shows_the_explain_plan(deck: Deck) -> None:
     pane = RoutesPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         pane.table.focus()
         pane.table.move_cursor(row=pane.table.keys.index("fast#0"))
@@ -107,7 +107,7 @@ async def test_enter_shows_the_explain_plan(deck: Deck) -> None:
 
 async def test_filter_keeps_matching_hops(deck: Deck) -> None:
     pane = RoutesPane(deck)
-    async with PaneHost(deck, pane).run_test(size=(120, 30)) as pilot:
+    async with PaneApp(pane, deck=deck).run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         pane.apply_filter("claude")
         assert pane.table.keys and all(_cell(pane, k, COL_PROVIDER) == "claude" for k in pane.table.keys)

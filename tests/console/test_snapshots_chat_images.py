@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
 from config.schema import DeckConfig
-from console.panes.base import DeckPane
 from console.panes.chat import ChatPane
 from console.panes.images import ImagesPane
 from console.widgets.png_decode import decode_png
@@ -19,6 +18,7 @@ from providers.chat_settings import ChatSettings
 from providers.deck import Catalog, CatalogEntry, Deck
 from providers.emulators.png import gradient_png
 from providers.turns import TranscriptEntry, TurnSummary
+from tests.console.pane_harness import PaneApp
 from tests.waiting import wait_for_condition
 
 CLOSED = "http://127.0.0.1:9"  # nothing is ever sent: the frozen deck answers the pane's only call itself
@@ -46,15 +46,6 @@ class FrozenDeck(Deck):
 
     async def catalog(self, provider: str | None = None) -> Catalog:
         return Catalog(tuple(CatalogEntry(m, None, None) for m in MODELS if provider in (None, m.provider)), {})
-
-
-class PaneApp(App[None]):
-    def __init__(self, pane: DeckPane) -> None:
-        super().__init__()
-        self.pane = pane
-
-    def compose(self) -> ComposeResult:
-        yield self.pane
 
 
 def still_cursors(app: App[None]) -> None:

@@ -17,7 +17,7 @@ from console.screens.confirm import ConfirmDialog
 from providers.base import ModelInfo
 from providers.deck import Catalog, CatalogEntry, Deck
 from providers.metrics import RollingMetrics
-from tests.console.models_graphs_harness import PaneApp
+from tests.console.pane_harness import PaneApp
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 NOW = 1_750_000_000.0
@@ -98,13 +98,13 @@ class DialogApp(App[None]):
 @pytest.mark.parametrize("size", SIZES)
 def test_models_pane(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     deck = frozen_deck(tmp_path)
-    assert snap_compare(PaneApp(deck, ModelsPane(deck)), terminal_size=size, run_before=settled)
+    assert snap_compare(PaneApp(ModelsPane(deck), deck=deck), terminal_size=size, run_before=settled)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_graphs_pane(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     deck = frozen_deck(tmp_path)
-    assert snap_compare(PaneApp(deck, GraphsPane(deck)), terminal_size=size, run_before=settled)
+    assert snap_compare(PaneApp(GraphsPane(deck), deck=deck), terminal_size=size, run_before=settled)
 
 
 @pytest.mark.parametrize("size", SIZES)
