@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 from typing import TYPE_CHECKING
 
 from config.paths import data_dir, locate_config
@@ -59,6 +60,10 @@ async def run_console(args: argparse.Namespace) -> int:
             def request_exit() -> None:
                 loop.call_soon_threadsafe(app.exit)
 
+            # What is loaded by now (Textual, the Deck, the config: most of the process's objects) lives as long as
+            # the process; frozen, it is left out of every full garbage collection, whose pauses a streaming
+            # answer otherwise feels as late frames and late keystrokes.
+            gc.freeze()
             with ExitGuard(request_exit) as guard:
                 await app.run_async()
         finally:

@@ -69,3 +69,53 @@ async def test_plain_rows_during_the_stream_show_the_text_not_markup() -> None:
         shown = ["".join(s.text for s in body.render_line(y)) for y in range(body.row_count)]
         assert shown[0].strip() == "[bold]not markup[/bold] and a line"
         assert shown[1].strip() == "second line"
+
+
+class TextApp(App[None]):
+    """One AnswerText streaming, on a clock the test moves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        self.body = AnswerText(clock=lambda: self.now)
+
+    def compose(self) -> ComposeResult:
+        yield self.body
+
+
+def shown_rows(body: AnswerText, height: int) -> list[str]:
+    return ["".join(s.text for s in body.render_line(y)).strip() for y in range(height)]
+
+
+async def test_a_fast_stream_claims_rows_ahead_and_is_laid_out_a_few_times_a_second() -> None:
+    app = TextApp()
+    async with app.run_test(size=(40, 24)) as pilot:
+        body = app.body
+        for line in range(60):  # 60 rows in 0.6 s: 100 rows a second
+            app.now += 0.01
+            body.append(f"row {line}\n")
+            await pilot.pause()
+        rows = body.row_count
+        assert rows == 60
+        assert body.claims <= 10, f"a layout for every few rows, not every row: {body.claims} for {rows} rows"
+        claimed = body.get_content_height(app.size, app.size, body.content_size.width)
+        assert rows < claimed <= rows + 12, "blank rows claimed ahead, at most half the screen"
+        shown = shown_rows(body, claimed)
+        assert shown[:rows] == [f"row {i}" for i in range(rows)], "every row shows its own text"
+        assert all(not row for row in shown[rows:]), "the claimed rows are blank until text fills them"
+
+        body.show_markdown()  # the answer ended: exactly its own rows, no blank ones
+        await pilot.pause()
+        assert body.get_content_height(app.size, app.size, body.content_size.width) == body.row_count
+
+
+async def test_a_slow_stream_claims_nothing_ahead() -> None:
+    app = TextApp()
+    async with app.run_test(size=(40, 24)) as pilot:
+        body = app.body
+        for line in range(8):  # a row a second
+            app.now += 1.0
+            body.append(f"row {line}\n")
+            await pilot.pause()
+            assert body.get_content_height(app.size, app.size, body.content_size.width) == body.row_count
+        assert body.claims == 8
