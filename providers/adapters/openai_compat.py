@@ -194,7 +194,7 @@ class OpenAICompatAdapter(Adapter):
         resident = self.flavour.models_resident
         if catalog == "llamacpp":
             listing, props = await asyncio.gather(self.get_json(self.api_url("/models")),
-                                                  openai_health.optional(self.get_json(self.root_url("/props"))))
+                                                  openai_health.optional(self.get_json, self.root_url("/props")))
             return models_from_list(listing, self.name, resident=resident, n_ctx=props_context(props))
         if catalog == "lmstudio":
             try:

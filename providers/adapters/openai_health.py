@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from providers.adapters.openai_parse import as_dict, as_float, as_str, models_from_list, props_context
 from providers.adapters.prometheus import llamacpp_summary, vllm_summary
@@ -20,13 +20,15 @@ if TYPE_CHECKING:
     from providers.adapters.openai_compat import OpenAICompatAdapter
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
-async def optional(call: Awaitable[T]) -> T | None:
+async def optional(call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T | None:
     """An extra endpoint that may be missing or switched off (llama.cpp --no-slots, no --metrics): None then.
-    A refused key still counts: it means the whole provider is unauthorized."""
+    A refused key still counts: it means the whole provider is unauthorized. The call is made here, not by the
+    caller: a probe cancelled before this starts (the console closing) leaves no coroutine that never ran."""
     try:
-        return await call
+        return await call(*args, **kwargs)
     except AuthFailedError:
         raise
     except ProviderError:
@@ -60,8 +62,8 @@ async def _vllm_probe(adapter: OpenAICompatAdapter) -> Health:
     except (OverloadedError, ServerError) as exc:
         return Health("down", detail=f"engine not healthy: {exc.message}")
     version, metrics, loaded = await asyncio.gather(
-        optional(adapter.get_json(adapter.root_url("/version"))),
-        optional(adapter.get_text(adapter.root_url("/metrics"))),
+        optional(adapter.get_json, adapter.root_url("/version")),
+        optional(adapter.get_text, adapter.root_url("/metrics")),
         _loaded_models(adapter),  # under /v1, so this is the call that proves the key
     )
     summary = vllm_summary(metrics) if metrics else {}
@@ -79,10 +81,10 @@ async def _llamacpp_probe(adapter: OpenAICompatAdapter) -> Health:
         # what proves it up (its routes recorded in llamacpp_python_v1_models.json).
         return await _models_probe(adapter)
     props, slots, metrics, loaded = await asyncio.gather(
-        optional(adapter.get_json(adapter.root_url("/props"))),
-        optional(adapter.get_json(adapter.root_url("/slots"))),
-        optional(adapter.get_text(adapter.root_url("/metrics"))),
-        optional(_loaded_models(adapter)),
+        optional(adapter.get_json, adapter.root_url("/props")),
+        optional(adapter.get_json, adapter.root_url("/slots")),
+        optional(adapter.get_text, adapter.root_url("/metrics")),
+        optional(_loaded_models, adapter),
     )
     summary = llamacpp_summary(metrics) if metrics else {}
     details = []
@@ -106,7 +108,7 @@ async def _litellm_probe(adapter: OpenAICompatAdapter) -> Health:
     # database: {"status":"healthy","db":"Not connected"}, with no `litellm_version` (the docs show one): None then.
     await adapter.get_text(adapter.root_url("/health/liveliness"))
     readiness, loaded = await asyncio.gather(
-        optional(adapter.get_json(adapter.root_url("/health/readiness"))),
+        optional(adapter.get_json, adapter.root_url("/health/readiness")),
         _loaded_models(adapter),
     )
     ready = as_dict(readiness)
