@@ -6,8 +6,8 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -336,20 +336,23 @@ async def guard_text_stream(stream: AsyncIterator[ChatChunk], provider: str | No
     """Once text has been yielded, any failure becomes StreamBrokenError carrying that text."""
     parts: list[str] = []
     async with closing_stream(stream):
-        try:
+        with broken_after_text(parts, provider):
             async for chunk in stream:
                 if chunk.text:
                     parts.append(chunk.text)
                 yield chunk
-        except StreamBrokenError:
+
+
+@contextmanager
+def broken_after_text(parts: list[str], provider: str | None) -> Iterator[None]:
+    """guard_text_stream's rule for a block that yields text into `parts`: a ProviderError striking after some
+    text becomes a StreamBrokenError carrying that text; before any text it stays what it is."""
+    try:
+        yield
+    except StreamBrokenError:
+        raise
+    except ProviderError as exc:
+        if not parts:
             raise
-        except ProviderError as exc:
-            if not parts:
-                raise
-            raise broken_after_text(exc, parts, provider) from exc
-
-
-def broken_after_text(error: ProviderError, parts: list[str], provider: str | None) -> StreamBrokenError:
-    """The StreamBrokenError for `error` striking after `parts` of text were yielded (guard_text_stream's rule)."""
-    return StreamBrokenError(f"stream broke after text: {error.message}", partial="".join(parts), cause=error,
-                             status=error.status, provider=provider)
+        raise StreamBrokenError(f"stream broke after text: {exc.message}", partial="".join(parts), cause=exc,
+                                status=exc.status, provider=provider) from exc

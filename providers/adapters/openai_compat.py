@@ -41,7 +41,7 @@ from providers.base import (
     ProgressCallback,
 )
 from providers.bounded_body import iter_text
-from providers.errors import BadRequestError, ProviderError, ProviderTimeoutError, StreamBrokenError, UnsupportedError
+from providers.errors import BadRequestError, ProviderTimeoutError, UnsupportedError
 from providers.http import SSEParser, broken_after_text, check_event_stream, open_stream, request_json, send
 
 
@@ -105,7 +105,7 @@ class OpenAICompatAdapter(Adapter):
         # and every generator layer a chunk passes through costs a few microseconds.
         provider = self.name
         parts: list[str] = []
-        try:
+        with broken_after_text(parts, provider):
             body = chat_body(request, self.flavour, stream=True)
             async with open_stream(self.client, "POST", self.api_url("/chat/completions"), provider=provider,
                                    headers=self.headers(stream=True), json_body=body,
@@ -126,12 +126,6 @@ class OpenAICompatAdapter(Adapter):
                             done = True
                 if not done:
                     raise no_done_error(provider)
-        except StreamBrokenError:
-            raise
-        except ProviderError as exc:
-            if not parts:
-                raise
-            raise broken_after_text(exc, parts, provider) from exc
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         """One non-streaming /chat/completions call."""
