@@ -1,7 +1,15 @@
 """The Deck: the one runtime object behind the console, the CLI and the tests. UI-free.
 
-It builds adapters from the config around one shared HTTP client, and owns the router, the health monitor,
-metrics, prices, spend and the ledger. Operations are async; events go to subscribers on the event loop.
+Who owns what:
+- The Deck builds the adapters from the config around one shared HTTP client, and owns the router, the health
+  monitor, metrics, prices, spend and the ledger. Front ends reach those parts only through Deck methods
+  (providers/deck_readouts.py for what they read); they never hold a part of their own.
+- The router owns the breakers and limiters (providers/router.py); the monitor owns when to probe, the health
+  policy what a probe means (providers/monitor.py, providers/health_policy.py).
+- A chat run is the caller's for as long as its `async with` block lasts; its finish (ledger row, turn, metrics,
+  event) is the Deck's, kept in a RunBook (providers/chat_run.py) that `stop()` drains before the ledger closes.
+- Chat sessions are the ledger's rows, read and written for every front end by providers/sessions.py.
+Operations are async; events (health, finished requests, catalog changes) go to subscribers on the event loop.
 """
 
 from __future__ import annotations
