@@ -16,41 +16,7 @@ from providers.chat_settings import ChatSettings, ChatSettingsError, parse_setti
 class ChatSettingsDialog(ModalScreen[ChatSettings | None]):
     """Dismisses with the new settings on Save (ctrl+s), None on Esc or Cancel."""
 
-    DEFAULT_CSS = """
-    ChatSettingsDialog {
-        align: center middle;
-    }
-    ChatSettingsDialog > #settings-box {
-        width: 90%;
-        max-width: 90;
-        height: auto;
-        max-height: 95%;
-        border: thick $primary 60%;
-        background: $surface;
-        padding: 0 1;
-    }
-    ChatSettingsDialog #settings-system {
-        height: 6;
-    }
-    ChatSettingsDialog .settings-row {
-        height: auto;
-    }
-    ChatSettingsDialog .settings-row Input {
-        width: 1fr;
-        border-title-color: $text-muted;
-    }
-    ChatSettingsDialog #settings-error {
-        color: $text-error;
-        height: auto;
-    }
-    ChatSettingsDialog #settings-buttons {
-        height: auto;
-        align: right middle;
-    }
-    ChatSettingsDialog Button {
-        margin: 0 0 0 2;
-    }
-    """
+    CSS_PATH = "chat_settings.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="chat-settings.cancel"),

@@ -151,12 +151,7 @@ class CommandLine(ModalScreen[str | None]):
         # characters still queued for the input (a priority key would be handled ahead of them)
         Binding("tab", "complete", "Complete", id="command-complete"),
     ]
-    DEFAULT_CSS = """
-    CommandLine { align: left bottom; background: $background 40%; }
-    CommandLine > Vertical { height: auto; background: $surface; border-top: solid $primary; }
-    CommandLine Input, CommandLine Input:focus { border: none; height: 1; padding: 0 1; }
-    CommandLine #command-hint { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
-    """
+    CSS_PATH = "command_line.tcss"
 
     def __init__(self, completions: Completions, initial: str = ":") -> None:
         super().__init__()

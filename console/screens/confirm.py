@@ -16,45 +16,7 @@ from providers.safe_text import one_line, terminal_safe
 class ConfirmDialog(ModalScreen[bool]):
     """Dismisses with True only when Confirm is pressed; Cancel has the focus, Esc cancels."""
 
-    DEFAULT_CSS = """
-    ConfirmDialog {
-        align: center middle;
-    }
-    ConfirmDialog > #confirm-box {
-        width: 90%;
-        max-width: 100;
-        height: auto;
-        max-height: 90%;
-        border: thick $error 60%;
-        background: $surface;
-        padding: 0 1;
-    }
-    ConfirmDialog #confirm-title {
-        text-style: bold;
-        width: 100%;
-        padding: 0 0 1 0;
-    }
-    ConfirmDialog #confirm-call {
-        width: 100%;
-        background: $panel;
-        color: $text-accent;
-        padding: 0 1;
-        margin: 0 0 1 0;
-    }
-    ConfirmDialog #confirm-impact {
-        width: 100%;
-        color: $text-muted;
-        margin: 0 0 1 0;
-    }
-    ConfirmDialog #confirm-buttons {
-        width: 100%;
-        height: auto;
-        align: right middle;
-    }
-    ConfirmDialog Button {
-        margin: 0 0 0 2;
-    }
-    """
+    CSS_PATH = "confirm.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="confirm-cancel"),

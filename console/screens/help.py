@@ -69,11 +69,7 @@ class HelpScreen(ModalScreen[None]):
     """Esc or ? closes."""
 
     BINDINGS: ClassVar = [Binding("escape,question_mark,q", "dismiss", "Close", id="help-close")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 90%; max-width: 110; height: 90%; border: round $primary; background: $surface; }
-    HelpScreen #help-body { padding: 0 1; }
-    """
+    CSS_PATH = "help.tcss"
 
     def __init__(self, entries: Sequence[HelpEntry], commands: Sequence[CommandSpec]) -> None:
         super().__init__()

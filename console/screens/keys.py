@@ -25,15 +25,7 @@ class KeysScreen(ModalScreen[None]):
         Binding("escape", "close", "Close", id="keys-close"),
         Binding("ctrl+d", "delete", "Delete key", id="keys-delete", priority=True),  # over Input's delete_right
     ]
-    DEFAULT_CSS = """
-    KeysScreen { align: center middle; }
-    KeysScreen > Vertical { width: 80; max-width: 100%; height: auto; max-height: 90%; border: round $primary;
-                            background: $surface; padding: 0 1; }
-    KeysScreen #keys-table { height: auto; max-height: 10; }
-    KeysScreen Input { margin: 0; }
-    KeysScreen Horizontal { height: auto; }
-    KeysScreen #keys-message { height: auto; color: $text-muted; }
-    """
+    CSS_PATH = "keys.tcss"
 
     def __init__(self, *, readonly: bool = False) -> None:
         super().__init__()

@@ -63,31 +63,7 @@ def sheet_sections(sheet: ModelSheet) -> list[tuple[str, str]]:
 class ModelDetailsScreen(ModalScreen[None]):
     """Fetches the sheet in a worker; Esc or q closes."""
 
-    DEFAULT_CSS = """
-    ModelDetailsScreen {
-        align: center middle;
-    }
-    ModelDetailsScreen > #details-box {
-        width: 95%;
-        max-width: 120;
-        height: 90%;
-        border: thick $primary 60%;
-        background: $surface;
-        padding: 0 1;
-    }
-    ModelDetailsScreen #details-title {
-        text-style: bold;
-    }
-    ModelDetailsScreen .details-heading {
-        text-style: bold;
-        color: $text-accent;
-        margin: 1 0 0 0;
-    }
-    ModelDetailsScreen .details-text {
-        background: $panel;
-        padding: 0 1;
-    }
-    """
+    CSS_PATH = "model_details.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", "Close", id="model-details-close"),

@@ -53,12 +53,7 @@ class OnboardingScreen(ModalScreen[None]):
     """Esc closes (the console stays open, empty); ctrl+q quits."""
 
     BINDINGS: ClassVar = [Binding("escape,enter", "dismiss", "Close", id="onboarding-close")]
-    DEFAULT_CSS = """
-    OnboardingScreen { align: center middle; }
-    OnboardingScreen > Vertical { width: 96; max-width: 100%; height: 90%; border: round $accent;
-                                  background: $surface; }
-    OnboardingScreen #onboarding-body { padding: 0 1; }
-    """
+    CSS_PATH = "onboarding.tcss"
 
     def __init__(self, config_path: Path, probed: int) -> None:
         super().__init__()

@@ -64,11 +64,7 @@ class ProviderDetailsScreen(ModalScreen[None]):
     """Esc closes."""
 
     BINDINGS: ClassVar = [Binding("escape,q", "dismiss", "Close", id="details-close")]
-    DEFAULT_CSS = """
-    ProviderDetailsScreen { align: center middle; }
-    ProviderDetailsScreen > Vertical { width: 90%; height: 85%; border: round $primary; background: $surface; }
-    ProviderDetailsScreen #details-body { padding: 0 1; }
-    """
+    CSS_PATH = "provider_details.tcss"
 
     def __init__(self, deck: Deck, provider: str, trend: Sequence[float | None] = ()) -> None:
         super().__init__()

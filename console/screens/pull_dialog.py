@@ -21,30 +21,7 @@ class PullChoice:
 class PullDialog(ModalScreen[PullChoice | None]):
     """Provider (defaulting to the selected row's) and model name; Enter in the name field submits."""
 
-    DEFAULT_CSS = """
-    PullDialog {
-        align: center middle;
-    }
-    PullDialog > #pull-box {
-        width: 90%;
-        max-width: 80;
-        height: auto;
-        border: thick $primary 60%;
-        background: $surface;
-        padding: 0 1;
-    }
-    PullDialog #pull-title {
-        text-style: bold;
-        padding: 0 0 1 0;
-    }
-    PullDialog #pull-buttons {
-        height: auto;
-        align: right middle;
-    }
-    PullDialog Button {
-        margin: 0 0 0 2;
-    }
-    """
+    CSS_PATH = "pull_dialog.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="pull-dialog-cancel")]
 

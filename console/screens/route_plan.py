@@ -42,11 +42,7 @@ class RoutePlanScreen(ModalScreen[None]):
         Binding("escape,q", "dismiss", "Close", id="plan-close"),
         Binding("r", "replan", "Re-plan", id="plan-refresh"),
     ]
-    DEFAULT_CSS = """
-    RoutePlanScreen { align: center middle; }
-    RoutePlanScreen > Vertical { width: 90%; height: 80%; border: round $primary; background: $surface; }
-    RoutePlanScreen #plan-body { padding: 0 1; }
-    """
+    CSS_PATH = "route_plan.tcss"
 
     def __init__(self, deck: Deck, alias: str) -> None:
         super().__init__()

@@ -37,33 +37,7 @@ def session_label(session: SessionRecord, current: int | None) -> str:
 class SessionsDialog(ModalScreen[SessionAction | None]):
     """Enter switches, n new, r rename (type the title, Enter), d delete (the pane confirms), Esc closes."""
 
-    DEFAULT_CSS = """
-    SessionsDialog {
-        align: center middle;
-    }
-    SessionsDialog > #sessions-box {
-        width: 90%;
-        max-width: 90;
-        height: auto;
-        max-height: 90%;
-        border: thick $primary 60%;
-        background: $surface;
-        padding: 0 1;
-    }
-    SessionsDialog OptionList {
-        height: auto;
-        max-height: 16;
-    }
-    SessionsDialog #sessions-rename {
-        display: none;
-    }
-    SessionsDialog #sessions-rename.-shown {
-        display: block;
-    }
-    SessionsDialog #sessions-hint {
-        color: $text-muted;
-    }
-    """
+    CSS_PATH = "sessions.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="sessions.close"),
