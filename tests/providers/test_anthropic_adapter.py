@@ -1,8 +1,9 @@
-"""AnthropicAdapter against the Anthropic emulator over loopback: chat, usage, catalog paging, health, faults."""
+"""AnthropicAdapter against the Anthropic emulator over loopback: chat, usage, catalog paging, health; the fault
+→ error class table is test_fault_contract.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -17,18 +18,8 @@ from providers.emulators.text import count_tokens
 from providers.errors import (
     AuthFailedError,
     ContextTooLongError,
-    OverloadedError,
-    ProtocolError,
-    ProviderError,
-    ProviderTimeoutError,
-    QuotaExhaustedError,
-    RateLimitedError,
-    ServerError,
-    StreamBrokenError,
-    UnreachableError,
 )
 from providers.health_policy import probe_health
-from providers.http import make_client
 from tests.waiting import HANG_S
 
 MODEL = "claude-3-haiku-20240307"
@@ -42,12 +33,6 @@ def shared_server() -> Iterator[EmulatorServer]:
     server = start_emulator("anthropic")
     yield server
     server.stop()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as http:
-        yield http
 
 
 @pytest.fixture
@@ -162,50 +147,6 @@ async def test_prompt_over_the_window_is_context_too_long_with_counts(shared_ser
     assert caught.value.n_ctx == 64 and caught.value.n_prompt == 100
     with pytest.raises(ContextTooLongError):
         await adapter.chat(ask("word " * 100, model=TINY))
-
-
-STREAM_FAULTS: list[tuple[str, type[ProviderError]]] = [
-    ("refuse", UnreachableError),
-    ("stall_first:3", ProviderTimeoutError),
-    ("stall_mid:3", StreamBrokenError),
-    ("cut", StreamBrokenError),
-    ("truncate", StreamBrokenError),
-    ("malformed", StreamBrokenError),
-    ("429:7", RateLimitedError),
-    ("500", ServerError),
-    ("503", OverloadedError),
-    ("529", OverloadedError),
-    ("402", QuotaExhaustedError),
-    ("401", AuthFailedError),
-    ("context", ContextTooLongError),
-]
-
-
-@pytest.mark.parametrize(("fault", "expected"), STREAM_FAULTS)
-async def test_streaming_fault_maps_to_its_error_class(emulator, shared_server, make_adapter, fault: str,
-                                                       expected: type[ProviderError]) -> None:
-    server = emulator("anthropic") if fault == "refuse" else shared_server
-    if fault == "refuse":
-        server.refuse()
-    adapter = make_adapter(server, timeout_s=1.0, fault="" if fault == "refuse" else fault)
-    with pytest.raises(ProviderError) as caught:
-        await drain(adapter, ask(max_tokens=200))
-    error = caught.value
-    assert type(error) is expected
-    if isinstance(error, StreamBrokenError):
-        assert error.partial  # the text that arrived before the failure is kept
-        assert isinstance(error.cause, ProtocolError | ProviderTimeoutError)
-    if fault == "429:7":
-        assert isinstance(error, RateLimitedError) and error.retry_after == pytest.approx(7)
-    if fault == "529":
-        assert error.status == 529
-
-
-@pytest.mark.parametrize("fault", ["cut", "truncate", "malformed"])
-async def test_non_streaming_broken_body_is_a_protocol_error(shared_server, make_adapter, fault: str) -> None:
-    adapter = make_adapter(shared_server, fault=fault)
-    with pytest.raises(ProtocolError):
-        await adapter.chat(ask())
 
 
 async def test_error_messages_never_carry_the_api_key(shared_server, make_adapter) -> None:

@@ -4,7 +4,6 @@ agreeing in shape with the recordings."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -20,36 +19,15 @@ from providers.emulators.faults import FaultPlan
 from providers.emulators.server import EmulatorServer
 from providers.errors import NotFoundError
 from providers.health_policy import probe_health
-from providers.http import make_client
 from tests.conftest import EmulatorFactory
-from tests.hostile.hostile_server import HostileServer, canned, hostile_server, http_reply
-from tests.providers.recorded import FIXTURES, fixture_head, fixture_json, recorded, same_shape, shape
+from tests.hostile.hostile_server import HostileServer
+from tests.providers.recorded import FIXTURES, fixture_head, fixture_json, same_shape, shape
 from tests.waiting import HANG_S
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 def chroma(url: str, client: httpx.AsyncClient, **options: Any) -> Adapter:
     return build_adapter(AdapterOptions(name="vectors", base_url=url, kind="chroma", timeout_s=5.0, **options),
                          client)
-
-
-@pytest.fixture
-def stock_chroma() -> Iterator[HostileServer]:
-    """Chroma 1.5.9's recorded replies, byte for byte; any other path a 404 with an empty body, as 1.5.9 sends."""
-    database = "/api/v2/tenants/default_tenant/databases"
-    routes = {"/api/v2/heartbeat": canned(recorded("chroma_v2_heartbeat")),
-              "/api/v2/version": canned(recorded("chroma_v2_version")),
-              f"{database}/default_database/collections": canned(recorded("chroma_v2_collections")),
-              f"{database}/labdb/collections": canned(recorded("chroma_v2_collections_other_database")),
-              "/api/v1/heartbeat": canned(recorded("chroma_v1_collections_410")),
-              "/api/v1/collections": canned(recorded("chroma_v1_collections_410"))}
-    with hostile_server(routes, default=canned(http_reply(b"", status=404))) as server:
-        yield server
 
 
 async def test_recorded_chroma_is_up_with_its_collections_and_version(stock_chroma: HostileServer,

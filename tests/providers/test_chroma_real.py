@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from providers.adapters import build_adapter
 from providers.base import Adapter, AdapterOptions
 from providers.errors import NotFoundError
 from providers.health_policy import probe_health
-from providers.http import make_client
 from tests.waiting import HANG_S, wait_for_condition_sync
 
 CHROMA = Path(sys.executable).with_name("chroma")
@@ -84,12 +83,6 @@ def real_chroma() -> Iterator[str]:
             process.kill()
             process.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 def chroma(url: str, client: httpx.AsyncClient, **options: Any) -> Adapter:

@@ -23,21 +23,6 @@ def _recorded(name: str, *, status: int = 200) -> bytes:
 
 
 @pytest.fixture
-def stock_chroma() -> Iterator[HostileServer]:
-    """Chroma 1.5.9 as recorded: v2 heartbeat, version and collections; the v1 API gone (410); any other path,
-    vLLM's /health among them, a 404 with an empty body."""
-    routes = {
-        "/api/v2/heartbeat": canned(_recorded("chroma_v2_heartbeat.json")),
-        "/api/v2/version": canned(_recorded("chroma_v2_version.json")),
-        "/api/v2/tenants/default_tenant/databases/default_database/collections":
-            canned(_recorded("chroma_v2_collections.json")),
-        "/api/v1/heartbeat": canned(_recorded("chroma_v1_collections_410.json", status=410)),
-    }
-    with hostile_server(routes, default=canned(http_reply(b"", status=404))) as server:
-        yield server
-
-
-@pytest.fixture
 def stock_llama_server() -> Iterator[HostileServer]:
     routes = {name: canned(_recorded(f"llamacpp_{file}.json"))
               for name, file in (("/v1/models", "v1_models"), ("/health", "health"), ("/props", "props"),

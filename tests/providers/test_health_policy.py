@@ -3,8 +3,6 @@ through the monitor's probe over loopback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
@@ -28,7 +26,6 @@ from providers.errors import (
     UnsupportedError,
 )
 from providers.health_policy import health_from_error, probe_health
-from providers.http import make_client
 from providers.monitor import HealthMonitor, MonitorPolicy
 from tests.conftest import EmulatorFactory
 
@@ -63,12 +60,6 @@ def test_each_error_class_means_one_status(error: ProviderError, status: str) ->
     health = health_from_error(error)
     assert health.status == status
     assert health.detail == error.brief
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 SAME_500_KINDS = ("openai", "a1111", "comfyui", "tgi", "anthropic", "ollama", "qdrant")

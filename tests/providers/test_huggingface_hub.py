@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,15 +16,8 @@ from providers.emulators.faults import FaultPlan
 from providers.emulators.server import EmulatorServer
 from providers.emulators.tgi import HUB_REPOS, TREE_PAGE_SIZE
 from providers.errors import AuthFailedError, BadRequestError, ProtocolError, RateLimitedError
-from providers.http import make_client
 
 GGUF_BY_DOWNLOADS = [repo for repo, _, _, _, gguf in sorted(HUB_REPOS, key=lambda r: -r[1]) if gguf]
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as http:
-        yield http
 
 
 async def test_search_follows_link_pages_in_download_order(emulator, client) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,7 +20,6 @@ from providers.emulators.comfyui_jobs import CHECKPOINTS
 from providers.emulators.faults import FAULT_HEADER
 from providers.emulators.server import EmulatorServer
 from providers.errors import ProviderTimeoutError
-from providers.http import make_client
 from tests.conftest import EmulatorFactory
 from tests.emulator_control import a1111_webui, comfy_engine, image_jobs_held, image_jobs_slowed
 from tests.png_check import decoded_png_size
@@ -31,12 +30,6 @@ SLOW_JOB_S = 45.0
 """Longer than the default timeout_s (30 s): a job this long on the server failed before image_timeout_s."""
 HELD = ImageRequest("held", width=64, height=64, steps=8)
 """Held halfway (step 4 of 8) by image_jobs_held: it would wait there for ever, so only an interrupt ends it."""
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 def adapter_for(server: EmulatorServer, kind: str, client: httpx.AsyncClient, **options: Any) -> Adapter:

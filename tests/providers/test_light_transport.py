@@ -81,25 +81,25 @@ async def closes_when_idle(reader: asyncio.StreamReader, writer: asyncio.StreamW
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def light_client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=LightTransport(), timeout=HANG_S) as http:
         yield http
 
 
-async def test_answers_come_over_one_kept_alive_connection(client: httpx.AsyncClient) -> None:
+async def test_answers_come_over_one_kept_alive_connection(light_client: httpx.AsyncClient) -> None:
     async with raw_server(keep_alive) as server:
-        replies = [(await client.get(f"{server.url}/x")).json()["n"] for _ in range(3)]
-        posted = await client.post(f"{server.url}/y", json={"a": 1})
+        replies = [(await light_client.get(f"{server.url}/x")).json()["n"] for _ in range(3)]
+        posted = await light_client.post(f"{server.url}/y", json={"a": 1})
     assert replies == [1, 2, 3]
     assert posted.json() == {"n": 4}
     assert server.connections == 1
     assert server.requests[3].startswith(b"POST /y HTTP/1.1") and server.requests[3].endswith(b'{"a":1}')
 
 
-async def test_a_connection_the_server_closed_while_idle_is_sent_again_once(client: httpx.AsyncClient) -> None:
+async def test_a_connection_the_server_closed_while_idle_is_sent_again_once(light_client: httpx.AsyncClient) -> None:
     async with raw_server(closes_when_idle) as server:
-        first = (await client.get(f"{server.url}/x")).json()
-        second = (await client.post(f"{server.url}/y", json={"again": True})).json()
+        first = (await light_client.get(f"{server.url}/x")).json()
+        second = (await light_client.post(f"{server.url}/y", json={"again": True})).json()
     assert (first, second) == ({"n": 1}, {"n": 2})
     assert server.connections == 2
     assert len(server.requests) == 2  # the server dropped the first copy unread: nothing was done twice
@@ -131,7 +131,7 @@ async def test_bytes_that_are_not_http_are_a_dropped_connection_with_the_reason(
             await request_json(client, "GET", f"{server.url}/api/version", provider="p")
 
 
-async def test_an_answer_cut_short_is_an_error_and_its_connection_is_not_kept(client: httpx.AsyncClient) -> None:
+async def test_an_answer_cut_short_is_an_error_and_its_connection_is_not_kept(light_client: httpx.AsyncClient) -> None:
     async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: RawServer) -> None:
         state.requests.append(await read_request(reader))
         if len(state.requests) == 1:
@@ -143,12 +143,12 @@ async def test_an_answer_cut_short_is_an_error_and_its_connection_is_not_kept(cl
 
     async with raw_server(cut) as server:
         with pytest.raises(httpx.RemoteProtocolError):
-            await client.get(f"{server.url}/x")
-        assert (await client.get(f"{server.url}/x")).json() == {}
+            await light_client.get(f"{server.url}/x")
+        assert (await light_client.get(f"{server.url}/x")).json() == {}
     assert server.connections == 2
 
 
-async def test_headers_without_end_are_refused_before_they_fill_memory(client: httpx.AsyncClient) -> None:
+async def test_headers_without_end_are_refused_before_they_fill_memory(light_client: httpx.AsyncClient) -> None:
     async def endless_header(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: RawServer) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nX-Fill: ")
@@ -159,7 +159,7 @@ async def test_headers_without_end_are_refused_before_they_fill_memory(client: h
 
     async with raw_server(endless_header) as server:
         with pytest.raises(httpx.RemoteProtocolError):
-            await client.get(f"{server.url}/x")
+            await light_client.get(f"{server.url}/x")
 
 
 async def test_a_server_that_never_answers_is_a_read_timeout_and_a_closed_port_unreachable() -> None:
@@ -176,7 +176,7 @@ async def test_a_server_that_never_answers_is_a_read_timeout_and_a_closed_port_u
             await request_json(client, "GET", f"{url}/x", provider="p")
 
 
-async def test_leaving_a_streamed_answer_midway_closes_its_connection(client: httpx.AsyncClient) -> None:
+async def test_leaving_a_streamed_answer_midway_closes_its_connection(light_client: httpx.AsyncClient) -> None:
     async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: RawServer) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -186,7 +186,7 @@ async def test_leaving_a_streamed_answer_midway_closes_its_connection(client: ht
         state.closed_by_client += 1
 
     async with raw_server(drip) as server:
-        async with client.stream("GET", f"{server.url}/s") as response:
+        async with light_client.stream("GET", f"{server.url}/s") as response:
             async for chunk in response.aiter_bytes():
                 assert chunk == b"data:1"
                 break

@@ -5,7 +5,6 @@ compared by their first item; Prometheus text by its metric names and HELP/TYPE 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,16 +14,10 @@ from providers.emulators.text import Pace
 from tests.conftest import EmulatorFactory
 from tests.providers.openai_stub_server import fixture_bytes
 from tests.providers.recorded import same_shape, shape
-from tests.waiting import HANG_S, bounded, wait_for_condition
+from tests.waiting import bounded, wait_for_condition
 
 CHAT = {"model": "tiny-llama-native", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 MESSAGES = {"model": "tiny-llama-native", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=HANG_S) as client:
-        yield client
 
 
 def mismatches(emulated: Any, recorded: Any, path: str = "$") -> list[str]:

@@ -13,7 +13,6 @@ from providers.adapters.grpc_port import is_http2_settings_frame
 from providers.base import Adapter, AdapterOptions
 from providers.errors import ProtocolError
 from providers.health_policy import probe_health
-from providers.http import make_client
 from tests.hostile.hostile_server import canned, hostile_server
 from tests.waiting import HANG_S
 
@@ -30,12 +29,6 @@ async def grpc_port() -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await server.stop(None)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 def service(kind: str, url: str, client: httpx.AsyncClient) -> Adapter:

@@ -14,7 +14,6 @@ from providers.adapters import build_adapter, n8n
 from providers.base import Adapter, AdapterOptions
 from providers.errors import AuthFailedError
 from providers.health_policy import probe_health
-from providers.http import make_client
 from tests.conftest import EmulatorFactory
 from tests.hostile.hostile_server import HostileServer, Request, canned, hostile_server
 from tests.providers.recorded import FIXTURES, fixture_head, fixture_json, recorded, shape
@@ -25,12 +24,6 @@ REVOKED_KEY = "revoked-n8n_api_0123456789abcdef"
 """The replay answers this key as n8n 2.8.4 answered a key it issued and then deleted."""
 RECORDED_CURSOR = fixture_json("n8n_workflows_page_limit2")["nextCursor"]
 EXPRESS_JSON = fixture_head("n8n_workflows_page")["content-type"]
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 def workflows_reply(request: Request) -> bytes:

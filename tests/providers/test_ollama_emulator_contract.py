@@ -21,13 +21,13 @@ def server(emulator: Any) -> EmulatorServer:
 
 
 @pytest.fixture
-async def client(server: EmulatorServer) -> AsyncIterator[ollama.AsyncClient]:
+async def official(server: EmulatorServer) -> AsyncIterator[ollama.AsyncClient]:
     async with ollama.AsyncClient(host=server.url) as official:
         yield official
 
 
-async def test_list_shows_the_installed_models(client: ollama.AsyncClient) -> None:
-    listing = await client.list()
+async def test_list_shows_the_installed_models(official: ollama.AsyncClient) -> None:
+    listing = await official.list()
     by_name = {m.model: m for m in listing.models}
     assert set(by_name) == {"llama3.2:1b", "qwen2.5:7b", "mistral:7b", "nomic-embed-text:latest"}
     small = by_name["llama3.2:1b"]
@@ -36,8 +36,8 @@ async def test_list_shows_the_installed_models(client: ollama.AsyncClient) -> No
     assert small.details.format == "gguf" and small.details.family == "llama"
 
 
-async def test_streamed_pull_reports_layers_then_success(client: ollama.AsyncClient) -> None:
-    parts = [part async for part in await client.pull("gemma2:2b", stream=True)]
+async def test_streamed_pull_reports_layers_then_success(official: ollama.AsyncClient) -> None:
+    parts = [part async for part in await official.pull("gemma2:2b", stream=True)]
     statuses = [p.status for p in parts]
     assert statuses[0] == "pulling manifest" and statuses[-1] == "success"
     assert statuses.index("verifying sha256 digest") < statuses.index("writing manifest")
@@ -47,28 +47,28 @@ async def test_streamed_pull_reports_layers_then_success(client: ollama.AsyncCli
     assert weights[0].completed is None  # announced before any byte arrived
     assert weights[-1].completed == weights[-1].total
     assert 20 <= len(parts) <= 60
-    assert "gemma2:2b" in {m.model for m in (await client.list()).models}
+    assert "gemma2:2b" in {m.model for m in (await official.list()).models}
 
 
-async def test_chat_streams_and_answers_whole_with_the_same_text(client: ollama.AsyncClient) -> None:
-    parts = [part async for part in await client.chat("llama3.2:1b", messages=HELLO, stream=True)]
+async def test_chat_streams_and_answers_whole_with_the_same_text(official: ollama.AsyncClient) -> None:
+    parts = [part async for part in await official.chat("llama3.2:1b", messages=HELLO, stream=True)]
     streamed = "".join(p.message.content or "" for p in parts)
     final = parts[-1]
     assert final.done and final.done_reason == "stop" and not any(p.done for p in parts[:-1])
     assert final.eval_count == 24 and final.prompt_eval_count and final.eval_duration
-    whole = await client.chat("llama3.2:1b", messages=HELLO)
+    whole = await official.chat("llama3.2:1b", messages=HELLO)
     assert whole.done and whole.message.role == "assistant"
     assert whole.message.content == streamed and streamed
 
 
-async def test_generate_and_options_are_honoured(client: ollama.AsyncClient) -> None:
-    reply = await client.generate("llama3.2:1b", "Describe the lab.", options={"num_predict": 6})
+async def test_generate_and_options_are_honoured(official: ollama.AsyncClient) -> None:
+    reply = await official.generate("llama3.2:1b", "Describe the lab.", options={"num_predict": 6})
     assert reply.done_reason == "length" and reply.eval_count == 6 and reply.response
     assert reply.context  # deprecated, but still sent by /api/generate
 
 
-async def test_show_gives_modelfile_model_info_and_capabilities(client: ollama.AsyncClient) -> None:
-    shown = await client.show("llama3.2:1b")
+async def test_show_gives_modelfile_model_info_and_capabilities(official: ollama.AsyncClient) -> None:
+    shown = await official.show("llama3.2:1b")
     assert shown.modelinfo is not None and shown.modelinfo["llama.context_length"] == 131072
     assert shown.modelinfo["general.architecture"] == "llama"
     assert shown.capabilities == ["completion", "tools"]
@@ -76,37 +76,37 @@ async def test_show_gives_modelfile_model_info_and_capabilities(client: ollama.A
     assert shown.details is not None and shown.details.parameter_size == "1.2B"
 
 
-async def test_load_ps_and_unload(client: ollama.AsyncClient) -> None:
-    loaded = await client.generate("mistral:7b", "", keep_alive="10m")
+async def test_load_ps_and_unload(official: ollama.AsyncClient) -> None:
+    loaded = await official.generate("mistral:7b", "", keep_alive="10m")
     assert loaded.done and loaded.done_reason == "load"
-    running = (await client.ps()).models
+    running = (await official.ps()).models
     assert [m.model for m in running] == ["mistral:7b"]
     assert running[0].size_vram and running[0].expires_at is not None and running[0].context_length == 4096
-    unloaded = await client.generate("mistral:7b", "", keep_alive=0)
+    unloaded = await official.generate("mistral:7b", "", keep_alive=0)
     assert unloaded.done_reason == "unload"
-    assert (await client.ps()).models == []
+    assert (await official.ps()).models == []
 
 
-async def test_copy_embed_and_delete(client: ollama.AsyncClient) -> None:
-    assert (await client.copy("llama3.2:1b", "lab-backup")).status == "success"
-    embedded = await client.embed("nomic-embed-text", input=["one", "two"])
+async def test_copy_embed_and_delete(official: ollama.AsyncClient) -> None:
+    assert (await official.copy("llama3.2:1b", "lab-backup")).status == "success"
+    embedded = await official.embed("nomic-embed-text", input=["one", "two"])
     assert len(embedded.embeddings) == 2 and len(embedded.embeddings[0]) == 768
-    assert (await client.delete("lab-backup")).status == "success"
-    assert "lab-backup:latest" not in {m.model for m in (await client.list()).models}
+    assert (await official.delete("lab-backup")).status == "success"
+    assert "lab-backup:latest" not in {m.model for m in (await official.list()).models}
 
 
-async def test_missing_model_is_a_response_error_404(client: ollama.AsyncClient) -> None:
+async def test_missing_model_is_a_response_error_404(official: ollama.AsyncClient) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
-        await client.show("no-such-model:1b")
+        await official.show("no-such-model:1b")
     assert caught.value.status_code == 404 and "not found" in caught.value.error
     with pytest.raises(ollama.ResponseError) as on_delete:
-        await client.delete("no-such-model:1b")
+        await official.delete("no-such-model:1b")
     assert on_delete.value.status_code == 404
 
 
-async def test_chat_with_a_missing_model_says_to_pull_it(client: ollama.AsyncClient) -> None:
+async def test_chat_with_a_missing_model_says_to_pull_it(official: ollama.AsyncClient) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
-        await client.chat("no-such-model:1b", messages=HELLO)
+        await official.chat("no-such-model:1b", messages=HELLO)
     assert caught.value.status_code == 404 and "try pulling it first" in caught.value.error
 
 

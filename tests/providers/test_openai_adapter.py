@@ -6,7 +6,7 @@ import asyncio
 import math
 import struct
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -22,7 +22,6 @@ from providers.emulators.server import EmulatorServer
 from providers.emulators.text import Pace
 from providers.errors import ContextTooLongError, UnreachableError, UnsupportedError
 from providers.health_policy import probe_health
-from providers.http import make_client
 from tests.waiting import HANG_S
 
 FLAVOURS = ("openai", "vllm", "llamacpp")
@@ -33,20 +32,6 @@ WINDOW = {"openai": None, "vllm": 8192, "llamacpp": 4096}
 
 def request_for(flavour: str, prompt: str = "Say hello to the lab.", max_tokens: int | None = 5) -> ChatRequest:
     return ChatRequest(model=CHAT_MODEL[flavour], messages=(Message("user", prompt),), max_tokens=max_tokens)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, EmulatorServer]]:
-    started = {flavour: start_emulator(flavour) for flavour in FLAVOURS}
-    yield started
-    for server in started.values():
-        server.stop()
 
 
 def adapter(flavour: str, url: str, client: httpx.AsyncClient, key: str | None = "sk-lab-0001") -> OpenAICompatAdapter:
@@ -61,9 +46,9 @@ async def collect(stream: AsyncIterator[ChatChunk]) -> list[ChatChunk]:
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
-async def test_streamed_chat_has_text_usage_and_finish(flavour: str, servers: dict[str, EmulatorServer],
+async def test_streamed_chat_has_text_usage_and_finish(flavour: str, openai_servers: dict[str, EmulatorServer],
                                                        client: httpx.AsyncClient) -> None:
-    chunks = await collect(adapter(flavour, servers[flavour].url, client).chat_stream(request_for(flavour)))
+    chunks = await collect(adapter(flavour, openai_servers[flavour].url, client).chat_stream(request_for(flavour)))
     text = "".join(c.text for c in chunks)
     usage = next(c.usage for c in chunks if c.usage)
     assert len(text.split()) == 5 and text[0].isupper()
@@ -75,8 +60,8 @@ async def test_streamed_chat_has_text_usage_and_finish(flavour: str, servers: di
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_non_streaming_chat_gives_the_same_answer_as_the_stream(
-        flavour: str, servers: dict[str, EmulatorServer], client: httpx.AsyncClient) -> None:
-    lab = adapter(flavour, servers[flavour].url + "/v1", client)  # a base URL ending in /v1 works too
+        flavour: str, openai_servers: dict[str, EmulatorServer], client: httpx.AsyncClient) -> None:
+    lab = adapter(flavour, openai_servers[flavour].url + "/v1", client)  # a base URL ending in /v1 works too
     request = request_for(flavour, max_tokens=None)
     streamed = "".join(c.text for c in await collect(lab.chat_stream(request)))
     result = await lab.chat(request)
@@ -86,9 +71,9 @@ async def test_non_streaming_chat_gives_the_same_answer_as_the_stream(
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
-async def test_models_list_with_context_windows(flavour: str, servers: dict[str, EmulatorServer],
+async def test_models_list_with_context_windows(flavour: str, openai_servers: dict[str, EmulatorServer],
                                                 client: httpx.AsyncClient) -> None:
-    models = {m.name: m for m in await adapter(flavour, servers[flavour].url, client).list_models()}
+    models = {m.name: m for m in await adapter(flavour, openai_servers[flavour].url, client).list_models()}
     chat = models[CHAT_MODEL[flavour]]
     assert chat.context_length == WINDOW[flavour]
     assert chat.loaded == (flavour != "openai")
@@ -96,9 +81,9 @@ async def test_models_list_with_context_windows(flavour: str, servers: dict[str,
         assert (models["text-embedding-3-small"].kind, models["gpt-image-1"].kind) == ("embed", "image")
 
 
-async def test_vllm_health_reports_version_and_live_load(servers: dict[str, EmulatorServer],
+async def test_vllm_health_reports_version_and_live_load(openai_servers: dict[str, EmulatorServer],
                                                          client: httpx.AsyncClient) -> None:
-    lab = adapter("vllm", servers["vllm"].url, client)
+    lab = adapter("vllm", openai_servers["vllm"].url, client)
     slow = EmulatorServer(app=openai_emulator.build(plan=FaultPlan(), pace=Pace(tokens_per_s=20), seed=0,
                                                     flavour="vllm"), plan=FaultPlan()).start()
     try:
@@ -123,7 +108,7 @@ async def test_vllm_health_reports_version_and_live_load(servers: dict[str, Emul
     assert idle.models_loaded == ("meta-llama/Llama-3.1-8B-Instruct", "sql-lora")
 
 
-async def test_llamacpp_health_reports_slots_context_and_build(servers: dict[str, EmulatorServer],
+async def test_llamacpp_health_reports_slots_context_and_build(openai_servers: dict[str, EmulatorServer],
                                                                client: httpx.AsyncClient) -> None:
     slow = EmulatorServer(app=openai_emulator.build(plan=FaultPlan(), pace=Pace(tokens_per_s=20), seed=0,
                                                     flavour="llamacpp"), plan=FaultPlan()).start()
@@ -143,9 +128,9 @@ async def test_llamacpp_health_reports_slots_context_and_build(servers: dict[str
     assert health.detail.startswith("1/4 slots busy")
 
 
-async def test_openai_health_probes_the_model_list(servers: dict[str, EmulatorServer],
+async def test_openai_health_probes_the_model_list(openai_servers: dict[str, EmulatorServer],
                                                    client: httpx.AsyncClient) -> None:
-    health = await probe_health(adapter("openai", servers["openai"].url, client), HANG_S)
+    health = await probe_health(adapter("openai", openai_servers["openai"].url, client), HANG_S)
     assert health.status == "up" and health.latency_ms is not None and health.models_loaded == ()
 
 
@@ -185,9 +170,9 @@ async def test_unreachable_server_is_down_for_health_and_unreachable_for_chat(cl
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
-async def test_embeddings_are_unit_vectors_in_input_order(flavour: str, servers: dict[str, EmulatorServer],
+async def test_embeddings_are_unit_vectors_in_input_order(flavour: str, openai_servers: dict[str, EmulatorServer],
                                                           client: httpx.AsyncClient) -> None:
-    lab = adapter(flavour, servers[flavour].url, client)
+    lab = adapter(flavour, openai_servers[flavour].url, client)
     model = "text-embedding-3-small" if flavour == "openai" else CHAT_MODEL[flavour]
     first, second = await lab.embed(model, ["alpha", "beta"])
     again = await lab.embed(model, ["beta"])
@@ -212,14 +197,14 @@ def png_facts(data: bytes) -> tuple[int, int, int]:
 
 
 @pytest.mark.parametrize("model", ["gpt-image-1", "dall-e-3"])
-async def test_openai_images_are_valid_pngs_of_the_asked_size(model: str, servers: dict[str, EmulatorServer],
+async def test_openai_images_are_valid_pngs_of_the_asked_size(model: str, openai_servers: dict[str, EmulatorServer],
                                                               client: httpx.AsyncClient) -> None:
     seen: list[float] = []
 
     async def on_progress(progress: ImageProgress) -> None:
         seen.append(progress.fraction)
 
-    result = await adapter("openai", servers["openai"].url, client).generate_image(
+    result = await adapter("openai", openai_servers["openai"].url, client).generate_image(
         ImageRequest(prompt="a lighthouse at dusk", width=96, height=64, model=model), on_progress)
     assert png_facts(result.png) == (96, 64, 64 * (1 + 3 * 96))
     assert (result.width, result.height, result.model) == (96, 64, model)
@@ -227,15 +212,16 @@ async def test_openai_images_are_valid_pngs_of_the_asked_size(model: str, server
     assert ("revised_prompt" in result.info) == (model == "dall-e-3")
 
 
-async def test_images_are_unsupported_on_vllm(servers: dict[str, EmulatorServer], client: httpx.AsyncClient) -> None:
+async def test_images_are_unsupported_on_vllm(openai_servers: dict[str, EmulatorServer],
+                                              client: httpx.AsyncClient) -> None:
     with pytest.raises(UnsupportedError):
-        await adapter("vllm", servers["vllm"].url, client).generate_image(ImageRequest(prompt="x"))
+        await adapter("vllm", openai_servers["vllm"].url, client).generate_image(ImageRequest(prompt="x"))
 
 
 @pytest.mark.parametrize(("flavour", "window"), [("vllm", 8192), ("llamacpp", 4096)])
 async def test_prompt_over_the_window_is_context_too_long_with_sizes(
-        flavour: str, window: int, servers: dict[str, EmulatorServer], client: httpx.AsyncClient) -> None:
-    lab = adapter(flavour, servers[flavour].url, client)
+        flavour: str, window: int, openai_servers: dict[str, EmulatorServer], client: httpx.AsyncClient) -> None:
+    lab = adapter(flavour, openai_servers[flavour].url, client)
     long_prompt = "word " * (window + 50)
     with pytest.raises(ContextTooLongError) as caught:
         await collect(lab.chat_stream(request_for(flavour, long_prompt)))
@@ -262,12 +248,12 @@ async def test_llamacpp_router_mode_loads_and_unloads(client: httpx.AsyncClient)
         router.stop()
 
 
-async def test_single_model_llamacpp_says_load_is_unsupported(servers: dict[str, EmulatorServer],
+async def test_single_model_llamacpp_says_load_is_unsupported(openai_servers: dict[str, EmulatorServer],
                                                               client: httpx.AsyncClient) -> None:
     with pytest.raises(UnsupportedError, match="router mode"):
-        await adapter("llamacpp", servers["llamacpp"].url, client).load("other")
+        await adapter("llamacpp", openai_servers["llamacpp"].url, client).load("other")
     with pytest.raises(UnsupportedError):
-        await adapter("openai", servers["openai"].url, client).unload("gpt-4o")
+        await adapter("openai", openai_servers["openai"].url, client).unload("gpt-4o")
 
 
 async def test_closing_a_stream_early_frees_the_server(client: httpx.AsyncClient) -> None:

@@ -4,38 +4,29 @@ and the SDK's own exception classes for faults."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import openai
 import pytest
 
 from providers.emulators.faults import FAULT_HEADER
 from providers.emulators.png import png_size
-from providers.emulators.registry import start_emulator
 from providers.emulators.server import EmulatorServer
 
 CHAT_MODEL = {"openai": "gpt-4o-mini", "vllm": "meta-llama/Llama-3.1-8B-Instruct",
               "llamacpp": "llama-3.2-3b-instruct-q4_k_m"}
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, EmulatorServer]]:
-    started = {flavour: start_emulator(flavour) for flavour in CHAT_MODEL}
-    yield started
-    for server in started.values():
-        server.stop()
-
-
 @pytest.fixture
-async def sdk(servers: dict[str, EmulatorServer]) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=servers["openai"].url + "/v1", api_key="x", max_retries=0)
+async def sdk(openai_servers: dict[str, EmulatorServer]) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=openai_servers["openai"].url + "/v1", api_key="x", max_retries=0)
     yield client
     await client.close()
 
 
 @pytest.mark.parametrize("flavour", list(CHAT_MODEL))
-async def test_sdk_lists_models_and_chats_both_ways(flavour: str, servers: dict[str, EmulatorServer]) -> None:
-    async with openai.AsyncOpenAI(base_url=servers[flavour].url + "/v1", api_key="x", max_retries=0) as client:
+async def test_sdk_lists_models_and_chats_both_ways(flavour: str, openai_servers: dict[str, EmulatorServer]) -> None:
+    async with openai.AsyncOpenAI(base_url=openai_servers[flavour].url + "/v1", api_key="x", max_retries=0) as client:
         models = [m.id async for m in client.models.list()]
         assert CHAT_MODEL[flavour] in models
         messages = [{"role": "user", "content": "Say hello to the lab."}]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,12 +21,6 @@ def llamacpp() -> Iterator[EmulatorServer]:
     server = start_emulator("llamacpp")
     yield server
     server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
 
 
 def keys(value: object) -> set[str]:

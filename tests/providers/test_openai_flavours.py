@@ -14,17 +14,10 @@ from hypothesis import strategies as st
 from providers.adapters.openai_compat import OpenAICompatAdapter
 from providers.base import AdapterOptions, ChatChunk, ChatRequest, Message
 from providers.errors import AuthFailedError, ContextTooLongError, StreamBrokenError
-from providers.http import make_client
 from tests.providers.openai_stub_server import Canned, StubServer, fixture_bytes, serve
 
 HELLO = ChatRequest(model="tiny-llama-native", messages=(Message("user", "hi"),), max_tokens=8)
 SECRET = "sk-test-0123456789abcdefXYZ"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 def adapter(kind: str, base_url: str, client: httpx.AsyncClient, *, key: str | None = None,

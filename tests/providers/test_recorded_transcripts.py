@@ -20,7 +20,6 @@ import pytest
 from providers.adapters import build_adapter
 from providers.base import Adapter, AdapterOptions, ChatChunk, ChatRequest, Message
 from providers.errors import ContextTooLongError
-from providers.http import make_client
 from tests.hostile.hostile_server import HostileServer, Reply, Request, canned, hostile_server, http_reply, stream_head
 from tests.providers.openai_stub_server import fixture_bytes
 
@@ -60,12 +59,6 @@ def replayed_stream(body: bytes, cuts: list[int]) -> Reply:
             yield piece
             await asyncio.sleep(0.001)  # a separate TCP write per piece, so the client reads the cuts
     return send
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(timeout_s=TIMEOUT_S) as shared:
-        yield shared
 
 
 def adapter(kind: str, server: HostileServer, client: httpx.AsyncClient) -> Adapter:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,6 @@ from providers.adapters.reticulum import SYSTEM_CONFIG_DIR
 from providers.adapters.rns_instance import is_listening, shared_instance
 from providers.base import Adapter, AdapterOptions
 from providers.health_policy import probe_health
-from providers.http import make_client
 from providers.monitor import HealthMonitor, MonitorPolicy
 from tests.providers.rns_text_view import text_view_interfaces
 from tests.waiting import HANG_S, bounded, wait_for_condition, wait_for_condition_sync
@@ -133,12 +132,6 @@ def hung_rnsd(start_rnsd: Callable[..., Rnsd]) -> Rnsd:
     rnsd = start_rnsd(server=False)
     rnsd.process.send_signal(signal.SIGSTOP)
     return rnsd
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,6 @@ no mistaking another server on the same port for one of them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -20,17 +18,10 @@ from providers.emulators.services import ARCHIVED_WORKFLOWS, COLLECTIONS, WORKFL
 from providers.emulators.text import Pace
 from providers.errors import AuthFailedError, ProtocolError
 from providers.health_policy import probe_health
-from providers.http import make_client
 from tests.conftest import EmulatorFactory
 from tests.waiting import HANG_S
 
 VECTOR_KINDS = ("chroma", "qdrant", "milvus")
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 def adapter(kind: str, url: str, client: httpx.AsyncClient, *, key: str | None = None) -> Adapter:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,7 +20,6 @@ from providers.deck import Deck
 from providers.emulators.faults import FaultPlan
 from providers.emulators.openai_state import ServerState
 from providers.emulators.server import EmulatorServer
-from providers.http import make_client
 from providers.monitor import MonitorPolicy
 from providers.router import Router, estimate_tokens
 from providers.usage_count import count_usage, estimate_tokens_of
@@ -33,12 +30,6 @@ RECORDED_TEXT = "н iPhone vida식endencies британ"
 HELLO = ChatRequest(model="tiny-llama", messages=(Message("system", "be brief"), Message("user", "hi there")),
                     max_tokens=8)
 NO_USAGE_STREAM = {"POST /v1/chat/completions": Canned.fixture("llamacpp_python_chat_stream.sse")}
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as shared:
-        yield shared
 
 
 def adapter(kind: str, base_url: str, client: httpx.AsyncClient) -> OpenAICompatAdapter:

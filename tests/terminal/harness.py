@@ -17,12 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pyte
+import pytest
 import yaml
 
 from providers.emulators.lab import LAB_ROUTES, Lab
 from tests.waiting import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
+CONSOLE_SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+"""The terminal sizes the console is checked at: the smallest it supports, and a roomy one."""
 
 KEYS: dict[str, bytes] = {
     "enter": b"\r", "tab": b"\t", "shift+tab": b"\x1b[Z", "escape": b"\x1b", "backspace": b"\x7f",

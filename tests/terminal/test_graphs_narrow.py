@@ -5,12 +5,11 @@ and in the summary, and nothing drawn outside a plot's box."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from providers.emulators.lab import Lab, start_lab
+from providers.emulators.lab import Lab
 from tests.terminal.harness import RealTerminal, lab_config_yaml, real_terminal
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -20,13 +19,6 @@ PLOT_CELLS = re.compile("[\u2801-\u28ff█]")
 """What a plot draws: braille dots (lines) and full blocks (bars); the blank braille cell is not drawn."""
 BORDERS = "│┤├"
 SERIES = ("box-vllm", "cloud", "claude", "box-llamacpp")
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    running = start_lab(paced=False)
-    yield running
-    running.stop()
 
 
 def fire_route(terminal: RealTerminal, alias: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.emulators.lab import Lab, start_lab
+from providers.emulators.lab import Lab
 from tests.emulator_control import pulls_held
 from tests.terminal.harness import RealTerminal, lab_config_yaml, real_terminal
 from tests.waiting import wait_for_condition_sync
@@ -21,12 +21,11 @@ VLLM = "box-vllm/meta-llama/Llama-3.1-8B-Instruct"
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    running = start_lab(paced=False)
-    running.set_faults("box-vllm", "stall_mid:600")  # a chat streams until the terminal goes away
-    with pulls_held(running.servers["local-ollama"]):  # a pull runs until the terminal goes away
-        yield running
-    running.stop()
+def stalling_lab(module_lab: Lab) -> Iterator[Lab]:
+    """The module's lab where a chat streams and a pull runs until the terminal goes away."""
+    module_lab.set_faults("box-vllm", "stall_mid:600")
+    with pulls_held(module_lab.servers["local-ollama"]):
+        yield module_lab
 
 
 def idle(terminal: RealTerminal) -> None:
@@ -82,8 +81,8 @@ def ledger_is_sound(home: Path) -> None:
 
 
 @pytest.mark.parametrize("batch", range(4))
-def test_hang_ups_in_every_state_leave_no_process_behind(lab: Lab, tmp_path: Path, batch: int) -> None:
-    text, env = lab_config_yaml(lab)
+def test_hang_ups_in_every_state_leave_no_process_behind(stalling_lab: Lab, tmp_path: Path, batch: int) -> None:
+    text, env = lab_config_yaml(stalling_lab)
     with ExitStack() as stack:
         terminals: list[tuple[RealTerminal, Path]] = []
         for state in STATES:  # five consoles at once: 4 batches make 20 hang-ups
@@ -109,8 +108,8 @@ def test_hang_ups_in_every_state_leave_no_process_behind(lab: Lab, tmp_path: Pat
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "ctrl+q"])
-def test_signals_and_ctrl_q_end_a_streaming_console(lab: Lab, tmp_path: Path, how: str) -> None:
-    text, env = lab_config_yaml(lab)
+def test_signals_and_ctrl_q_end_a_streaming_console(stalling_lab: Lab, tmp_path: Path, how: str) -> None:
+    text, env = lab_config_yaml(stalling_lab)
     (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
     with real_terminal(["--config", str(tmp_path / "config.yaml")], tmp_path, columns=120, lines=36,
                        **env) as terminal:
@@ -125,10 +124,10 @@ def test_signals_and_ctrl_q_end_a_streaming_console(lab: Lab, tmp_path: Path, ho
     ledger_is_sound(tmp_path)
 
 
-def test_a_hang_up_ends_the_console_when_another_process_leads_the_session(lab: Lab, tmp_path: Path) -> None:
+def test_a_hang_up_ends_the_console_when_another_process_leads_the_session(stalling_lab: Lab, tmp_path: Path) -> None:
     """Run under `make demo`, a wrapper script or a shell that does not pass SIGHUP on, only the session leader
     hears the hang-up; the console must notice its terminal is gone all the same."""
-    text, env = lab_config_yaml(lab)
+    text, env = lab_config_yaml(stalling_lab)
     config = tmp_path / "config.yaml"
     config.write_text(text, encoding="utf-8")
     wrapper = ["sh", "-c", '"$@"; exit 0', "sh"]  # sh leads the session and dies of SIGHUP, passing nothing on

@@ -16,10 +16,9 @@ from console.panes.models import ModelsPane
 from console.panes.models_table import ModelTable
 from console.panes.routes import RoutesPane
 from console.widgets.keyed_table import KeyedTable
-from providers.emulators.lab import Lab, start_lab
-from tests.terminal.harness import RealTerminal, lab_console
+from providers.emulators.lab import Lab
+from tests.terminal.harness import CONSOLE_SIZES, RealTerminal, lab_console
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 DESCRIPTIONS = sorted({binding.description
                        for bindings in (APP_BINDINGS, HealthPane.BINDINGS, ModelsPane.BINDINGS, RoutesPane.BINDINGS,
                                         KeyedTable.BINDINGS, ModelTable.BINDINGS)
@@ -27,16 +26,11 @@ DESCRIPTIONS = sorted({binding.description
 """Every label the footer may show on these panes, longest first (so `Cancel pull` is tried before `Cancel`)."""
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    running = start_lab(paced=False)
-    running.set_faults("box-vllm", "500")  # a provider with a last error to show
-    yield running
-    running.stop()
-
-
-@pytest.fixture(params=SIZES)
-def console(request: pytest.FixtureRequest, lab: Lab, tmp_path: Path) -> Iterator[RealTerminal]:
+@pytest.fixture(params=CONSOLE_SIZES)
+def erring_console(request: pytest.FixtureRequest, lab: Lab, tmp_path: Path) -> Iterator[RealTerminal]:
+    """The console over the lab with box-vllm failing from the start: a provider with a last error to show (the
+    lab mends it after the test)."""
+    lab.set_faults("box-vllm", "500")
     columns, lines = request.param
     with lab_console(lab, tmp_path, columns=columns, lines=lines) as terminal:
         terminal.wait_for_text("Provider")
@@ -66,67 +60,68 @@ def heading_with(terminal: RealTerminal, *words: str) -> str:
     return next((line for line in terminal.screen.display if all(word in line for word in words)), "")
 
 
-def test_health_keeps_status_version_vram_and_last_error_on_screen(console: RealTerminal) -> None:
-    console.wait_until(lambda t: heading_with(t, "Status", "VRAM", "Version", "Last error"),
-                       what="the Status, VRAM, Version and Last error headings")
-    console.wait_until(lambda t: "down" in t.line_with("box-vllm") and "engine" in t.line_with("box-vllm"),
-                       what="box-vllm down with its last error in its row")
-    console.wait_until(lambda t: "0.12.6" in t.line_with("local-ollama"), what="Ollama's version in its row")
-    assert "? Help" in footer_labels(footer(console))
+def test_health_keeps_status_version_vram_and_last_error_on_screen(erring_console: RealTerminal) -> None:
+    erring_console.wait_until(lambda t: heading_with(t, "Status", "VRAM", "Version", "Last error"),
+                              what="the Status, VRAM, Version and Last error headings")
+    erring_console.wait_until(lambda t: "down" in t.line_with("box-vllm") and "engine" in t.line_with("box-vllm"),
+                              what="box-vllm down with its last error in its row")
+    erring_console.wait_until(lambda t: "0.12.6" in t.line_with("local-ollama"), what="Ollama's version in its row")
+    erring_console.wait_until(lambda t: "? Help" in footer(t), what="the footer drawn")
+    assert "? Help" in footer_labels(footer(erring_console))
 
 
-def test_routes_keeps_via_and_the_hop_number(console: RealTerminal) -> None:
-    console.wait_for_text("Last error")
-    console.press("4")
-    console.wait_until(lambda t: heading_with(t, "Alias", "State", "Via", "#"), what="the Via and # headings")
+def test_routes_keeps_via_and_the_hop_number(erring_console: RealTerminal) -> None:
+    erring_console.wait_for_text("Last error")
+    erring_console.press("4")
+    erring_console.wait_until(lambda t: heading_with(t, "Alias", "State", "Via", "#"), what="the Via and # headings")
     # chat's third hop is served via its fallback alias: the Via cell and the hop number are both on screen
-    console.wait_until(lambda t: any("cloud-ch" in line and line.rstrip().endswith("3")
-                                     for line in t.screen.display if "gpt-4o-mini" in line),
-                       what="a hop via cloud-chat with its number")
-    footer_labels(footer(console))
+    erring_console.wait_until(lambda t: any("cloud-ch" in line and line.rstrip().endswith("3")
+                                            for line in t.screen.display if "gpt-4o-mini" in line),
+                              what="a hop via cloud-chat with its number")
+    footer_labels(footer(erring_console))
 
 
-def test_models_tells_two_long_names_apart(console: RealTerminal) -> None:
-    console.wait_for_text("Last error")
-    console.press("2")
-    console.wait_for_text(" models · sort")
+def test_models_tells_two_long_names_apart(erring_console: RealTerminal) -> None:
+    erring_console.wait_for_text("Last error")
+    erring_console.press("2")
+    erring_console.wait_for_text(" models · sort")
 
     def claude_sonnets(t: RealTerminal) -> list[str]:
         return [line.split()[1] for line in t.screen.display
                 if line.startswith(" claude ") and "sonnet-4" in line]
 
-    console.wait_until(lambda t: len(set(claude_sonnets(t))) == 2 and " Ld " in heading_with(t, "Provider", "Model")
-                       if t.screen.columns == 80 else len(set(claude_sonnets(t))) == 2,
-                       what="two claude-sonnet-4 rows whose names differ on screen")
-    assert all("20250" in name for name in claude_sonnets(console)), "the tail of each name (its date) shows"
-    footer_labels(footer(console))
+    erring_console.wait_until(lambda t: len(set(claude_sonnets(t))) == 2
+                              and (" Ld " in heading_with(t, "Provider", "Model") or t.screen.columns != 80),
+                              what="two claude-sonnet-4 rows whose names differ on screen")
+    assert all("20250" in name for name in claude_sonnets(erring_console)), "the tail of each name (its date) shows"
+    footer_labels(footer(erring_console))
 
 
-def test_the_footer_shows_only_whole_labels_on_every_table_pane(console: RealTerminal) -> None:
-    console.wait_for_text("Last error")
+def test_the_footer_shows_only_whole_labels_on_every_table_pane(erring_console: RealTerminal) -> None:
+    erring_console.wait_for_text("Last error")
     for key, marker in (("2", "of 34 models"), ("4", "Via"), ("1", "Last error")):
-        console.press(key)
-        console.wait_for_text(marker)
-        console.wait_until(lambda t: "? Help" in footer(t), what="the footer of the pane")
-        labels = footer_labels(footer(console))
+        erring_console.press(key)
+        erring_console.wait_for_text(marker)
+        erring_console.wait_until(lambda t: "? Help" in footer(t), what="the footer of the pane")
+        labels = footer_labels(footer(erring_console))
         assert "? Help" in labels, labels
 
 
-def test_the_header_keeps_the_filter_text(console: RealTerminal) -> None:
-    console.wait_for_text("Last error")
+def test_the_header_keeps_the_filter_text(erring_console: RealTerminal) -> None:
+    erring_console.wait_for_text("Last error")
     text = "!nothing-matches-this-filter"  # long enough that the header must shorten its other parts at 80
-    console.press("slash")
-    console.wait_for_text("filter: substring")
-    console.type(text)
-    console.press("enter")
-    console.wait_until(lambda t: f"filter: {text}" in t.screen.display[0], what="the filter in the header")
-    assert "up" in console.screen.display[0], "the providers count stays"
+    erring_console.press("slash")
+    erring_console.wait_for_text("filter: substring")
+    erring_console.type(text)
+    erring_console.press("enter")
+    erring_console.wait_until(lambda t: f"filter: {text}" in t.screen.display[0], what="the filter in the header")
+    assert "up" in erring_console.screen.display[0], "the providers count stays"
 
 
-def test_w_toggles_the_wide_view_with_every_column(console: RealTerminal) -> None:
-    console.wait_until(lambda t: heading_with(t, "Status", "Last error"), what="the Health table")
-    console.press("W")
-    console.wait_until(lambda t: heading_with(t, "Provider", "Trend"), what="the Trend column in the wide view")
-    assert heading_with(console, "Latency", "Breaker", "Loaded")
-    console.press("W")
-    console.wait_until(lambda t: heading_with(t, "Status", "Last error"), what="the fitted table again")
+def test_w_toggles_the_wide_view_with_every_column(erring_console: RealTerminal) -> None:
+    erring_console.wait_until(lambda t: heading_with(t, "Status", "Last error"), what="the Health table")
+    erring_console.press("W")
+    erring_console.wait_until(lambda t: heading_with(t, "Provider", "Trend"), what="the Trend column in the wide view")
+    assert heading_with(erring_console, "Latency", "Breaker", "Loaded")
+    erring_console.press("W")
+    erring_console.wait_until(lambda t: heading_with(t, "Status", "Last error"), what="the fitted table again")
