@@ -1,4 +1,9 @@
-"""Demo mode: the emulator lab on loopback, throw-away keys and a temporary data dir, plus `:chaos`."""
+"""Demo mode: the emulator lab on loopback, throw-away keys and a temporary data dir, plus `:chaos`.
+
+Every action works on the demo: pulls take seconds (watch them, cancel them), `r` really restarts an emulator,
+image jobs show their progress. What the operator makes to keep (chat exports, generated images) goes to a
+folder that outlives the demo; the ledger and the rest of the data dir are thrown away with it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keyring
+import platformdirs
 from keyring.backend import KeyringBackend
 
 from config.paths import DATA_DIR_ENV
@@ -26,6 +32,12 @@ from providers.errors import ProviderError
 DEFAULT_CHAOS = "503@0.7,delay:1.5"
 """What `:chaos PROVIDER` does without a spec: most requests fail with 503, the rest answer late."""
 
+OUTPUT_DIR_NAME = "llmdeck-demo"
+RESTART_DOWN_S = 3.0
+"""How long a restarted demo emulator stays down: long enough for the health view to show it."""
+UNPACED_RESTART_DOWN_S = 0.2
+"""The same for an unpaced demo (tests), which waits on the restart instead of watching it."""
+
 TRAFFIC_ALIASES = ("chat", "fast", "cheap", "cloud-chat")
 TRAFFIC_PROMPTS = ("Say hello to the lab.", "One line about GPUs.", "Name a fast model.", "What is a fallback?")
 
@@ -34,20 +46,31 @@ class ChaosError(ValueError):
     """A `:chaos` request that cannot be applied (unknown provider, bad spec)."""
 
 
+def demo_output_dir() -> Path:
+    """Where the demo's chat exports and images go: `llmdeck-demo` in the user data dir, beside llmdeck's own.
+
+    It outlives the demo (the temp data dir does not), every platform has it, a headless box over SSH included,
+    where a Downloads folder is often missing, and it is not the real data dir, which the demo leaves untouched.
+    Created only when something is written to it."""
+    return platformdirs.user_data_path(OUTPUT_DIR_NAME, appauthor=False)
+
+
 @dataclass
 class DemoSession:
-    """A running demo; `stop()` ends the emulators, restores the keyring and deletes the data dir."""
+    """A running demo; `stop()` ends the emulators, restores the keyring and deletes the data dir. Exports and
+    images are written to `output_dir` (give it to the Deck), which stays."""
 
     lab: Lab
     data_dir: Path
     previous_keyring: KeyringBackend
     previous_data_env: str | None
     chaos: dict[str, str] = field(default_factory=dict)
+    output_dir: Path = field(default_factory=demo_output_dir)
 
     @classmethod
     def start(cls, *, paced: bool = True) -> DemoSession:
         """Start the lab (blocking: run it in a thread from async code)."""
-        lab = start_lab(paced=paced)
+        lab = start_lab(paced=paced, restart_down_s=RESTART_DOWN_S if paced else UNPACED_RESTART_DOWN_S)
         previous = keyring.get_keyring()
         use_throwaway_keyring(lab.keys)
         data_dir = Path(tempfile.mkdtemp(prefix="llmdeck-demo-"))

@@ -150,9 +150,12 @@ class Deck(DeckReadouts):
     reads and asks through the Deck's methods (providers/deck_readouts.py), never through its parts."""
 
     def __init__(self, config: DeckConfig, data_dir: Path, *, monitor_policy: MonitorPolicy | None = None,
-                 client: httpx.AsyncClient | None = None, demo: bool = False) -> None:
+                 client: httpx.AsyncClient | None = None, demo: bool = False,
+                 output_dir: Path | None = None) -> None:
         self.config = config
         self.data_dir = data_dir
+        self.output_dir = output_dir or data_dir
+        """Where chat exports and generated images are written: the data dir, unless the demo keeps them apart."""
         self.demo = demo
         self.client = client or make_client()
         self.providers = {p.name: p for p in config.providers}
@@ -405,7 +408,7 @@ class Deck(DeckReadouts):
 
     async def generate_image(self, provider: str, request: ImageRequest, *, on_progress: ProgressCallback | None = None,
                              out: Path | None = None) -> SavedImage:
-        """Generate, save PNG + JSON sidecar under the data dir (or `out`), and record the job in the ledger."""
+        """Generate, save PNG + JSON sidecar under the output dir (or `out`), and record the job in the ledger."""
         started = time.perf_counter()
         try:
             result = await self.adapter(provider).generate_image(request, on_progress)
@@ -413,7 +416,7 @@ class Deck(DeckReadouts):
             raise as_provider_error(exc, provider) from exc
         ms = (time.perf_counter() - started) * 1000.0
         await asyncio.to_thread(check_png, result.png, provider)  # a bomb is refused before it reaches the disk
-        saved = await asyncio.to_thread(save_image, self.data_dir / "images", provider, request, result, ms, out)
+        saved = await asyncio.to_thread(save_image, self.output_dir / "images", provider, request, result, ms, out)
         if self.ledger is not None:
             try:
                 await asyncio.to_thread(

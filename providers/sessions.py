@@ -230,11 +230,12 @@ class SessionBook:
         return await asyncio.to_thread(ledger.session, session)
 
     async def export(self, session_id: int) -> Path:
-        """Write the session as Markdown under the data dir; return the file's path."""
+        """Write the session as Markdown under the deck's output dir (the data dir but in the demo); return the
+        file's path."""
         ledger = self._ledger()
         record = await asyncio.to_thread(ledger.session, session_id)
         markdown = await asyncio.to_thread(ledger.session_markdown, session_id)
-        path = self.deck.data_dir / EXPORT_DIR / f"chat-{session_id}-{_slug(record.title)}.md"
+        path = self.deck.output_dir / EXPORT_DIR / f"chat-{session_id}-{_slug(record.title)}.md"
         # The file is read in a terminal (`cat`, `less -R`): model text in it is made terminal-safe too.
         await asyncio.to_thread(write_text, path, terminal_safe(markdown))
         return path

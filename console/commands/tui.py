@@ -49,7 +49,8 @@ async def run_console(args: argparse.Namespace) -> int:
             data = data_dir()
         # Before Textual owns the terminal: afterwards its reader thread would swallow the terminal's answers.
         await asyncio.to_thread(terminal_graphics.probe, config.ui.image_protocol)
-        deck = Deck(config, data, monitor_policy=monitor_policy(config), demo=demo is not None)
+        deck = Deck(config, data, monitor_policy=monitor_policy(config), demo=demo is not None,
+                    output_dir=demo.output_dir if demo is not None else None)
         guard: ExitGuard | None = None
         await deck.start()
         try:

@@ -7,18 +7,25 @@ from typing import Any
 
 from config.schema import DeckConfig
 from providers.emulators.registry import start_emulator
+from providers.emulators.restart_command import restart_argv
 from providers.emulators.server import EmulatorServer, stop_all
 from providers.emulators.text import Pace
 
+PULL_S = 6.0
+"""A paced pull lasts this long: long enough to watch its layers fill and to cancel it, short enough to wait for."""
+IMAGE_STEPS_PER_S = 6.0
+"""A paced image job samples this many steps a second: a default 20-step job takes a few seconds of progress."""
+IMAGE_WARMUP_S = 0.5
+
 # (provider name, emulator kind, config kind, key name or None, pace)
 LAB_PROVIDERS: tuple[tuple[str, str, str, str | None, Pace], ...] = (
-    ("local-ollama", "ollama", "ollama", None, Pace(ttft_s=0.15, tokens_per_s=60)),
+    ("local-ollama", "ollama", "ollama", None, Pace(ttft_s=0.15, tokens_per_s=60, pull_s=PULL_S)),
     ("box-vllm", "vllm", "vllm", None, Pace(ttft_s=0.08, tokens_per_s=120)),
     ("box-llamacpp", "llamacpp", "llamacpp", None, Pace(ttft_s=0.12, tokens_per_s=45)),
     ("cloud", "openai", "openai", "demo-openai", Pace(ttft_s=0.35, tokens_per_s=80)),
     ("claude", "anthropic", "anthropic", "demo-anthropic", Pace(ttft_s=0.45, tokens_per_s=70)),
-    ("sd", "a1111", "a1111", None, Pace()),
-    ("comfy", "comfyui", "comfyui", None, Pace()),
+    ("sd", "a1111", "a1111", None, Pace(ttft_s=IMAGE_WARMUP_S, tokens_per_s=IMAGE_STEPS_PER_S)),
+    ("comfy", "comfyui", "comfyui", None, Pace(ttft_s=IMAGE_WARMUP_S, tokens_per_s=IMAGE_STEPS_PER_S)),
     ("box-qdrant", "qdrant", "qdrant", None, Pace()),
     ("local-n8n", "n8n", "n8n", "demo-n8n", Pace()),
 )
@@ -55,19 +62,24 @@ class Lab:
         self.servers[provider].set_faults(spec)
 
 
-def start_lab(*, paced: bool = True, seed: int = 7) -> Lab:
+def start_lab(*, paced: bool = True, seed: int = 7, restart_down_s: float | None = None) -> Lab:
     """Start every emulator of the lab on free loopback ports and build its config.
 
-    `paced=False` answers as fast as possible (tests); the demo uses realistic latency and token rates.
+    `paced=False` answers as fast as possible (tests); the demo uses realistic latency, token rates, pulls that
+    take seconds and image jobs with visible progress. With `restart_down_s` every provider's config gets a
+    `restart` argv that really restarts its emulator, which then stays down that long.
     """
     servers: dict[str, EmulatorServer] = {}
     providers: list[dict[str, Any]] = []
     keys: dict[str, str] = {}
     try:
         for name, emulator_kind, kind, key_name, pace in LAB_PROVIDERS:
-            server = start_emulator(emulator_kind, seed=seed, pace=pace if paced else Pace())
+            server = start_emulator(emulator_kind, seed=seed, pace=pace if paced else Pace(),
+                                    restart_down_s=restart_down_s)
             servers[name] = server
             entry: dict[str, Any] = {"name": name, "kind": kind, "base_url": server.url, "timeout_s": 20}
+            if restart_down_s is not None:
+                entry["restart"] = list(restart_argv(server.url))
             if key_name:
                 entry["api_key"] = f"keyring:{key_name}"
                 keys[key_name] = f"demo-{key_name}-not-a-real-key"

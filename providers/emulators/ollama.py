@@ -48,11 +48,13 @@ from providers.emulators.text import Pace, count_tokens
 
 VERSION = "0.12.6"
 PULL_SECONDS = 0.5
-"""How long a default pull takes from the first line to `success`."""
+"""How long a pull takes from the first line to `success`, unless the Pace sets `pull_s`."""
 HOLD_POLL_S = 0.01
 """How often a held pull looks whether it has been let go."""
 PULL_STEPS = 20
-"""Progress lines for the weights layer; the small layers take one each, so a pull is a few dozen lines."""
+"""Progress lines for the weights layer at least; the small layers take one each, so a pull is a few dozen lines."""
+PULL_LINES_PER_S = 8
+"""A slow pull reports its weights this often, so the progress of a pull that takes seconds moves smoothly."""
 STATUS_MESSAGES = {
     401: "unauthorized", 402: "payment required: out of credits", 429: "too many requests, please slow down",
     500: "llama runner process has terminated: exit status 2",
@@ -143,15 +145,21 @@ class OllamaEmulator:
             yield ndjson_line({"status": "success"})
 
         if body.get("stream") is False:
-            await asyncio.sleep(0 if present else PULL_SECONDS)
+            await asyncio.sleep(0 if present else self.pull_seconds)
             self.state.install(canonical)
             return json_reply({"status": "success"}, faults)
         stream = faults.shape_stream(self._pull_lines(canonical, present), finish(), MALFORMED_LINE)
         return StreamingResponse(stream, media_type=NDJSON)
 
+    @property
+    def pull_seconds(self) -> float:
+        return PULL_SECONDS if self.pace.pull_s is None else self.pace.pull_s
+
     async def _pull_lines(self, name: str, present: bool) -> AsyncIterator[bytes]:
         layers = layers_of(library_model(name))
-        gap = 0.0 if present else PULL_SECONDS / (PULL_STEPS + 2 * len(layers) + 2)
+        weight_steps = max(PULL_STEPS, round(self.pull_seconds * PULL_LINES_PER_S))
+        # Each progress line and closing status waits one gap: the whole pull takes a little under `pull_seconds`.
+        gap = 0.0 if present else self.pull_seconds / (weight_steps + 2 * len(layers) + 2)
         self.state.active_pulls += 1
         try:
             yield ndjson_line({"status": "pulling manifest"})
@@ -161,7 +169,7 @@ class OllamaEmulator:
                     yield ndjson_line(status | {"completed": layer.size})
                     continue
                 yield ndjson_line(status)  # `completed` is absent until the first bytes arrive.
-                steps = PULL_STEPS if layer.size > 1_000_000 else 1
+                steps = weight_steps if layer.size > 1_000_000 else 1
                 for step in range(1, steps + 1):
                     await asyncio.sleep(gap)
                     # set from the test's thread, where an asyncio.Event cannot be set safely: poll it

@@ -43,11 +43,12 @@ def build_app(kind: str, *, plan: FaultPlan, pace: Pace, seed: int = 0) -> Any:
 
 
 def start_emulator(kind: str, *, faults: str = "", port: int = 0, host: str = "127.0.0.1", seed: int = 0,
-                   pace: Pace | None = None) -> EmulatorServer:
-    """Start one emulator in a background thread; the caller stops it."""
+                   pace: Pace | None = None, restart_down_s: float | None = None) -> EmulatorServer:
+    """Start one emulator in a background thread; the caller stops it. With `restart_down_s` it can be restarted
+    over HTTP (providers/emulators/restart_route.py), staying down that long."""
     plan = FaultPlan(parse_faults(faults), seed=seed)
     app = build_app(kind, plan=plan, pace=pace or Pace(), seed=seed)
-    server = EmulatorServer(app=app, plan=plan, host=host, port=port)
+    server = EmulatorServer(app=app, plan=plan, host=host, port=port, restart_down_s=restart_down_s)
     if any(f.name == "refuse" for f in plan.faults):
         # Bind once to learn the port, then stop listening: connections are refused for real.
         server.start()

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 
 from providers.emulators.faults import FaultPlan
+from providers.emulators.restart_route import RestartRoute
+
+RESTART_POLL_S = 0.02
+"""How often a restarted server looks whether its time down is over (or a test has let it go)."""
 
 
 @dataclass
@@ -23,14 +28,29 @@ class EmulatorServer:
     plan: FaultPlan
     host: str = "127.0.0.1"
     port: int = 0
+    restart_down_s: float | None = None
+    """When set, `POST /_emulator/restart` restarts this server, down this many seconds (the demo's `r`)."""
+    hold_restarts: bool = False
+    """While set, a restarted server stays down until let go: a test can see it down without racing its return."""
+    restarts: int = 0
+    """Restarts completed: listening again after `restart()`."""
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
+    _listener: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Held while the listener starts or stops: a restart's thread and the demo's `:chaos` may both change it."""
+    _changes: int = 0
+    """Bumped by every start and stop, so a restart can tell that someone else has set the listener meanwhile."""
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> EmulatorServer:
+        with self._listener:
+            return self._listen(timeout_s)
+
+    def _listen(self, timeout_s: float = 30.0) -> EmulatorServer:
+        self._changes += 1
         # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets; with proto 0 it does not, and
         # Nagle plus delayed ACK adds ~40 ms to every reply on a reused keep-alive connection.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -39,8 +59,10 @@ class EmulatorServer:
         self.port = sock.getsockname()[1]
         # Injected faults (cut connections, stalls cancelled at shutdown) make uvicorn log tracebacks; in the demo
         # they would be printed over the console, so only critical messages are logged.
+        app = self.app if self.restart_down_s is None else RestartRoute(
+            self.app, restart=self.restart, down_s=self.restart_down_s, restarts=lambda: self.restarts)
         config = uvicorn.Config(
-            self.app, log_level="critical", lifespan="off", access_log=False, ws="websockets-sansio",
+            app, log_level="critical", lifespan="off", access_log=False, ws="websockets-sansio",
             timeout_graceful_shutdown=1, timeout_keep_alive=30,
         )
         server = uvicorn.Server(config)
@@ -68,6 +90,11 @@ class EmulatorServer:
             self._server.force_exit = True
 
     def stop(self) -> None:
+        with self._listener:
+            self._halt()
+
+    def _halt(self) -> None:
+        self._changes += 1
         self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -80,8 +107,31 @@ class EmulatorServer:
 
     def accept(self) -> None:
         """Listen again on the same port."""
-        if self._server is None:
-            self.start()
+        with self._listener:
+            if self._server is None:
+                self._listen()
+
+    def restart(self) -> None:
+        """Stop listening now and listen again on the same port after `restart_down_s`, as a restarted backend
+        does. It runs in a thread of its own: the request that asked for it is served by the listener it stops."""
+        threading.Thread(target=self._restart, name=f"emulator-restart:{self.port}", daemon=True).start()
+
+    def _restart(self) -> None:
+        with self._listener:
+            if self._server is None:
+                return
+            self._halt()
+            changes = self._changes
+        back_at = time.monotonic() + (self.restart_down_s or 0.0)
+        pause = threading.Event()
+        while time.monotonic() < back_at or self.hold_restarts:
+            if self._changes != changes:  # stopped, refused or accepted meanwhile: that wins
+                return
+            pause.wait(RESTART_POLL_S)
+        with self._listener:
+            if self._changes == changes and self._server is None:
+                self._listen()
+                self.restarts += 1
 
     @property
     def listening(self) -> bool:

@@ -38,10 +38,12 @@ def fake_tokens(prompt: str, seed: int, n_tokens: int) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    """How fast an emulator answers: time to first token and tokens per second (0 = as fast as possible)."""
+    """How fast an emulator answers: time to first token and tokens per second (0 = as fast as possible), and
+    how long a model pull takes (None = the emulator's own quick default)."""
 
     ttft_s: float = 0.0
     tokens_per_s: float = 0.0
+    pull_s: float | None = None
 
     async def paced(self, tokens: list[str]) -> AsyncIterator[tuple[int, str]]:
         if self.ttft_s:

@@ -15,6 +15,8 @@ from config.paths import DATA_DIR_ENV
 from config.throwaway_keyring import ThrowawayKeyring
 from console.app import DeckApp
 from console.demo import DEFAULT_CHAOS, ChaosError, DemoSession, run_traffic
+from console.panes.models import ModelsPane
+from console.screens.confirm import ConfirmDialog
 from providers.base import ChatRequest, Message
 from providers.deck import Deck
 from tests.console.pane_harness import wait_until
@@ -127,3 +129,36 @@ async def test_chaos_is_only_offered_in_the_demo(demo_deck: Deck) -> None:
         await app.shell.execute(":chaos box-vllm")
         await pilot.pause()
         assert any("only works in the demo" in str(n.message) for n in app._notifications)
+
+
+async def test_r_on_a_demo_provider_restarts_its_emulator_and_health_goes_down_and_up(
+        demo: DemoSession, demo_deck: Deck) -> None:
+    app = DeckApp(demo_deck, demo=demo, traffic=False)
+    server = demo.lab.servers["local-ollama"]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: "9/9 up" in screen_text(app), what="every emulator up")
+        await pilot.press("tab")
+        pane = app.panes["models"]
+        assert isinstance(pane, ModelsPane)
+        row = "local-ollama\x1fqwen2.5:7b"
+        await wait_until(pilot, lambda: row in pane.table.rows_by_key, what="the catalog")
+        pane.table.focus()
+        pane.table.move_cursor(row=pane.table.get_row_index(row))
+        server.hold_restarts = True  # down until the test has seen it down, however slow the machine
+        try:
+            await pilot.press("r")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+            assert isinstance(app.screen, ConfirmDialog)
+            assert "providers.emulators.restart_command" in app.screen.call and server.url in app.screen.call
+            await pilot.press("tab", "enter")  # from Cancel to Restart
+            await wait_until(pilot, lambda: pane.last_restart is not None, what="the restart")
+            outcome = pane.last_restart
+            assert outcome is not None and outcome.returncode == 0, outcome
+            await wait_until(pilot, lambda: (h := demo_deck.health_of("local-ollama")) is not None
+                             and h.status == "down", what="local-ollama down")
+        finally:
+            server.hold_restarts = False
+        await wait_until(pilot, lambda: server.restarts == 1, what="the emulator back")
+        demo_deck.probe_now("local-ollama")
+        await wait_until(pilot, lambda: (h := demo_deck.health_of("local-ollama")) is not None
+                         and h.status == "up", what="local-ollama up again")
