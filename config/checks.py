@@ -1,15 +1,17 @@
-"""Checks that need the whole config: names that must exist, names that must be unique, fallbacks without cycles."""
+"""Checks that need the whole config: names that must exist, names that must be unique, fallbacks without cycles.
+
+They read the plain data of the file, not the validated models, so they still run when some entry is invalid:
+one `config validate` run then reports a fallback cycle beside a kind typo. An entry or value of the wrong shape
+is skipped here; the schema reports it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from config.kinds import KINDS, closest
-
-if TYPE_CHECKING:
-    from config.schema import DeckConfig
 
 Path = tuple[str | int, ...]
 
@@ -41,10 +43,40 @@ def _unknown(what: str, name: str, known: Sequence[str], where: str = "") -> str
     return f"unknown {what} '{name}'{where} — none is defined"
 
 
-def _duplicates(section: str, field: str, names: Iterable[str], what: str, advice: str) -> list[CheckProblem]:
+def _entries(data: Mapping[str, Any], section: str) -> list[tuple[int, Mapping[str, Any]]]:
+    """(index, entry) of the mapping entries of a list section; anything else there is the schema's to report."""
+    items = data.get(section)
+    if not isinstance(items, list | tuple):
+        return []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, Mapping)]
+
+
+def _text(entry: Mapping[str, Any], field: str) -> str | None:
+    value = entry.get(field)
+    return value if isinstance(value, str) else None
+
+
+def _texts(entry: Mapping[str, Any], field: str) -> list[tuple[int, str]]:
+    """(index, text) of the strings of a list field."""
+    values = entry.get(field)
+    if not isinstance(values, list | tuple):
+        return []
+    return [(index, value) for index, value in enumerate(values) if isinstance(value, str)]
+
+
+def _target_provider(target: Any) -> str | None:
+    """The provider a target names, written `PROVIDER/MODEL` or `{provider: NAME, model: MODEL}`."""
+    if isinstance(target, str):
+        provider, sep, model = target.partition("/")
+        return provider if sep and provider and model else None
+    return _text(target, "provider") if isinstance(target, Mapping) else None
+
+
+def _duplicates(section: str, field: str, names: Iterable[tuple[int, str]], what: str,
+                advice: str) -> list[CheckProblem]:
     seen: dict[str, int] = {}
     problems = []
-    for index, name in enumerate(names):
+    for index, name in names:
         if name in seen:
             problems.append(CheckProblem((section, index, field), f"duplicate {what} '{name}' — {advice}",
                                          first=(section, seen[name], field)))
@@ -53,24 +85,35 @@ def _duplicates(section: str, field: str, names: Iterable[str], what: str, advic
     return problems
 
 
-def _target_problems(config: DeckConfig, providers: list[str]) -> list[CheckProblem]:
+def _named(data: Mapping[str, Any], section: str, field: str) -> list[tuple[int, str]]:
+    """(index, name) of the entries of a section whose `field` is a string."""
+    return [(index, name) for index, entry in _entries(data, section) if (name := _text(entry, field)) is not None]
+
+
+def _target_problems(data: Mapping[str, Any], kinds: Mapping[str, str | None]) -> list[CheckProblem]:
+    providers = list(kinds)
     problems = []
-    for r, route in enumerate(config.routes):
-        for t, target in enumerate(route.targets):
+    for r, route in _entries(data, "routes"):
+        targets = route.get("targets")
+        for t, target in enumerate(targets if isinstance(targets, list | tuple) else ()):
+            name = _target_provider(target)
+            if name is None:
+                continue
             path: Path = ("routes", r, "targets", t, "provider")
-            provider = config.provider(target.provider)
-            if provider is None:
-                problems.append(CheckProblem(path, _unknown("provider", target.provider, providers)))
-            elif not (KINDS[provider.kind].serves_chat or KINDS[provider.kind].serves_images):
-                problems.append(CheckProblem(path, f"provider '{provider.name}' is a {provider.kind} service and "
-                                                   "cannot be a route target"))
+            if name not in kinds:
+                problems.append(CheckProblem(path, _unknown("provider", name, providers)))
+                continue
+            kind = KINDS.get(kinds[name] or "")  # an unknown kind is reported at the provider
+            if kind is not None and not (kind.serves_chat or kind.serves_images):
+                problems.append(CheckProblem(path, f"provider '{name}' is a {kind.name} service and cannot be a "
+                                                   "route target"))
     return problems
 
 
-def _fallback_problems(config: DeckConfig, providers: list[str], aliases: list[str]) -> list[CheckProblem]:
+def _fallback_problems(data: Mapping[str, Any], providers: list[str], aliases: list[str]) -> list[CheckProblem]:
     problems = []
-    for r, route in enumerate(config.routes):
-        for f, fallback in enumerate(route.fallbacks):
+    for r, route in _entries(data, "routes"):
+        for f, fallback in _texts(route, "fallbacks"):
             path: Path = ("routes", r, "fallbacks", f)
             if fallback in aliases:
                 continue
@@ -84,11 +127,13 @@ def _fallback_problems(config: DeckConfig, providers: list[str], aliases: list[s
     return problems
 
 
-def _cycle_problems(config: DeckConfig) -> list[CheckProblem]:
+def _cycle_problems(data: Mapping[str, Any]) -> list[CheckProblem]:
     """Every loop of fallbacks between aliases, reported at the fallback entry that closes it."""
-    index_of: dict[str, int] = {}
-    for r, route in enumerate(config.routes):
-        index_of.setdefault(route.alias, r)
+    fallbacks_of: dict[str, tuple[int, list[tuple[int, str]]]] = {}
+    for r, route in _entries(data, "routes"):
+        alias = _text(route, "alias")
+        if alias is not None:
+            fallbacks_of.setdefault(alias, (r, _texts(route, "fallbacks")))
     state: dict[str, str] = {}  # alias -> "open" while on the stack, "done" after
     stack: list[str] = []
     problems: list[CheckProblem] = []
@@ -96,9 +141,9 @@ def _cycle_problems(config: DeckConfig) -> list[CheckProblem]:
     def visit(alias: str) -> None:
         state[alias] = "open"
         stack.append(alias)
-        r = index_of[alias]
-        for f, fallback in enumerate(config.routes[r].fallbacks):
-            if fallback not in index_of:
+        r, fallbacks = fallbacks_of[alias]
+        for f, fallback in fallbacks:
+            if fallback not in fallbacks_of:
                 continue
             if state.get(fallback) == "open":
                 loop = [*stack[stack.index(fallback):], fallback]
@@ -109,28 +154,37 @@ def _cycle_problems(config: DeckConfig) -> list[CheckProblem]:
         stack.pop()
         state[alias] = "done"
 
-    for alias in index_of:
+    for alias in fallbacks_of:
         if alias not in state:
             visit(alias)
     return problems
 
 
-def cross_check(config: DeckConfig) -> list[CheckProblem]:
-    """Every problem that needs more than one entry to see, in file order of the sections."""
-    providers = list(dict.fromkeys(p.name for p in config.providers))
-    aliases = list(dict.fromkeys(r.alias for r in config.routes))
-    problems = _duplicates("providers", "name", (p.name for p in config.providers), "provider name", "rename one")
-    problems += _duplicates("hosts", "name", (h.name for h in config.hosts), "host name", "rename one")
-    problems += _duplicates("routes", "alias", (r.alias for r in config.routes), "route alias", "rename one")
-    problems += _target_problems(config, providers)
-    problems += _fallback_problems(config, providers, aliases)
-    problems += _cycle_problems(config)
-    for b, budget in enumerate(config.budgets):
-        if budget.provider not in providers:
-            problems.append(CheckProblem(("budgets", b, "provider"), _unknown("provider", budget.provider, providers)))
-    problems += _duplicates("budgets", "provider", (b.provider for b in config.budgets), "budget for provider",
+def _reference_problems(data: Mapping[str, Any], section: str, providers: list[str]) -> list[CheckProblem]:
+    """Entries of budgets or prices that name a provider the config does not have."""
+    return [CheckProblem((section, index, "provider"), _unknown("provider", name, providers))
+            for index, name in _named(data, section, "provider") if name not in providers]
+
+
+def cross_check(data: Mapping[str, Any]) -> list[CheckProblem]:
+    """Every problem that needs more than one entry to see, in file order of the sections.
+
+    `data` is the config as plain data: the parsed file, or a validated config's `model_dump()`."""
+    kinds: dict[str, str | None] = {}
+    for _, provider in _entries(data, "providers"):
+        name = _text(provider, "name")
+        if name is not None:
+            kinds.setdefault(name, _text(provider, "kind"))
+    providers = list(kinds)
+    aliases = list(dict.fromkeys(alias for _, alias in _named(data, "routes", "alias")))
+    problems = _duplicates("providers", "name", _named(data, "providers", "name"), "provider name", "rename one")
+    problems += _duplicates("hosts", "name", _named(data, "hosts", "name"), "host name", "rename one")
+    problems += _duplicates("routes", "alias", _named(data, "routes", "alias"), "route alias", "rename one")
+    problems += _target_problems(data, kinds)
+    problems += _fallback_problems(data, providers, aliases)
+    problems += _cycle_problems(data)
+    problems += _reference_problems(data, "budgets", providers)
+    problems += _duplicates("budgets", "provider", _named(data, "budgets", "provider"), "budget for provider",
                             "merge them into one entry")
-    for p, price in enumerate(config.prices):
-        if price.provider is not None and price.provider not in providers:
-            problems.append(CheckProblem(("prices", p, "provider"), _unknown("provider", price.provider, providers)))
+    problems += _reference_problems(data, "prices", providers)
     return problems

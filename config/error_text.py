@@ -106,9 +106,19 @@ _BOUNDS = {
 }
 
 
+_KEY_MARK = "[key]"
+"""The last part of a pydantic error's location when a mapping's key, not its value, is wrong."""
+
+
 def describe(error: ErrorDetails, root: type[BaseModel]) -> tuple[DataPath, bool, str]:
     """(data path, whether to point at the key rather than the value, message) for one pydantic error."""
     path: DataPath = tuple(error["loc"])
+    if path[-1:] == (_KEY_MARK,):
+        return path[:-1], True, _describe(error, root, path[:-1])[2]
+    return _describe(error, root, path)
+
+
+def _describe(error: ErrorDetails, root: type[BaseModel], path: DataPath) -> tuple[DataPath, bool, str]:
     kind = error["type"]
     value = error.get("input")
     ctx = error.get("ctx") or {}

@@ -108,7 +108,10 @@ def _within(path: DataPath, prefixes: list[DataPath]) -> bool:
 def check_text(
     text: str, file: str = "<config>", environ: Mapping[str, str] | None = None
 ) -> tuple[DeckConfig | None, list[ConfigProblem]]:
-    """Parse and validate config text. Returns the config (None when anything is wrong) and every problem found."""
+    """Parse and validate config text. Returns the config (None when anything is wrong) and every problem found.
+
+    Every stage runs whatever the others found (only a YAML syntax error stops the rest, as there is no data), so
+    one run lists a kind typo, a literal key, an unknown provider and a fallback cycle together."""
     try:
         parsed = parse_yaml(text)
     except YamlSyntaxError as exc:
@@ -126,15 +129,21 @@ def check_text(
     secrets = _leaked_secrets(data)
     problems += [at(marks.locate(path), f"this looks like a literal API key — {KEEP_IT_SECRET}") for path in secrets]
     context = {"environ": os.environ if environ is None else environ, "cross_checks": False}
+    config: DeckConfig | None = None
+    invalid: list[DataPath] = []
     try:
         config = DeckConfig.model_validate(data, context=context)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             path, at_key, message = describe(error, DeckConfig)
+            invalid.append(path)
             if not _within(path, secrets):
                 problems.append(at(marks.locate(path, at_key=at_key), message))
-        return None, sorted(set(problems))
-    for problem in cross_check(config):
+    for problem in cross_check(data):
+        # A value the schema refused (or a secret) is reported once, by the schema: the cross check would only
+        # repeat it in other words.
+        if _within(problem.path, secrets) or any(_within(path, [problem.path]) for path in invalid):
+            continue
         first_line = marks.locate(problem.first).line if problem.first else None
         problems.append(at(marks.locate(problem.path), problem.text(first_line)))
     if problems:

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.binding_ids import check_binding_id
 from config.bounds import Concurrency, RefreshSeconds, RequestsPerMinute, Seconds, TokensPerMinute, Usd, UsdPerMtok
 from config.checks import cross_check
 from config.expand import expand_path, expand_vars
@@ -38,6 +39,9 @@ def _check_arg(value: str, info: ValidationInfo) -> str:
 # Checked one by one so an unset or secret variable is reported at its own argument; kept as written, so what is
 # shown says `${VAR}` and the value is read only when the command runs (config/restart_argv.py).
 ArgvItem = Annotated[str, AfterValidator(_check_arg)]
+
+# Checked per entry, so each unknown id is reported at its own key with the id it most likely meant.
+BindingId = Annotated[str, AfterValidator(check_binding_id)]
 
 
 class ProviderConfig(ConfigModel):
@@ -242,8 +246,9 @@ class UiConfig(ConfigModel):
 
     theme: str = "textual-dark"
     """A Textual theme name."""
-    keys: dict[str, str] = Field(default_factory=dict)
-    """Action id → key, e.g. {pull: ctrl+p}; overrides the default bindings."""
+    keys: dict[BindingId, str] = Field(default_factory=dict)
+    """Binding id → key (several comma-separated), e.g. {models-delete: ctrl+d,delete}; replaces that binding's
+    default keys. The ids are those of config/binding_ids.py; an unknown one is an error."""
     refresh_s: RefreshSeconds = 2.0
     """Seconds between health polls of the panes."""
     image_protocol: ImageProtocol = "auto"
@@ -273,7 +278,7 @@ class DeckConfig(ConfigModel):
         # The loader runs the same checks itself to point at the offending line; it turns them off here.
         if isinstance(info.context, dict) and info.context.get("cross_checks") is False:
             return self
-        problems = cross_check(self)
+        problems = cross_check(self.model_dump())
         if problems:
             raise ValueError("; ".join(problem.text() for problem in problems))
         return self

@@ -7,15 +7,10 @@ from typing import Any
 
 import yaml
 
+from config.yaml_fixes import explain_syntax_error
 from config.yaml_limits import BoundedSafeLoader, YamlRefusedError, find_unprintable
 
 DataPath = tuple[str | int, ...]
-
-_HINTS = {
-    "mapping values are not allowed here": "check the indentation, or quote a value that contains ': '",
-    "could not find expected ':'": "a key needs ': ' after it; check the indentation",
-    "found unexpected end of stream": "a quote or bracket is not closed",
-}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -69,18 +64,6 @@ def _position(mark: yaml.Mark | None) -> Position:
     return Position(mark.line + 1, mark.column + 1) if mark is not None else START
 
 
-def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
-    problem = exc.problem or exc.context or "not valid YAML"
-    if problem.startswith("could not determine a constructor for the tag "):
-        tag = problem.removeprefix("could not determine a constructor for the tag ")
-        shown = tag if len(tag) <= 80 else f"{tag[:80]}…"
-        return f"YAML tag {shown} is not allowed in a config — remove the tag"
-    if "'\\t'" in problem:
-        return "tab character — YAML indents with spaces only; replace the tab with spaces"
-    hint = _HINTS.get(problem) or exc.context or "check the indentation and quoting near here"
-    return f"YAML syntax error: {problem} — {hint}"
-
-
 def _key_of(loader: yaml.SafeLoader, node: yaml.Node) -> str | int | None:
     if not isinstance(node, yaml.ScalarNode):
         return None
@@ -118,7 +101,7 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: DataPath, parsed: Pars
 def parse_yaml(text: str) -> ParsedYaml:
     """Parse one YAML document safely and within the limits of config/yaml_limits.py.
 
-    YamlSyntaxError names the line and column of the first error, including a limit crossed.
+    YamlSyntaxError names the line and column of the first error, including a limit crossed, and the likely fix.
     """
     unprintable = find_unprintable(text)
     if unprintable is not None:
@@ -136,10 +119,8 @@ def parse_yaml(text: str) -> ParsedYaml:
     except YamlRefusedError as exc:
         raise YamlSyntaxError(_position(exc.problem_mark), exc.problem) from None
     except yaml.MarkedYAMLError as exc:
-        # An unclosed quote or bracket is reported at the end of the file; point at where it was opened instead.
-        opened = exc.problem == "found unexpected end of stream" and exc.context_mark is not None
-        mark = exc.context_mark if opened else (exc.problem_mark or exc.context_mark)
-        raise YamlSyntaxError(_position(mark), _syntax_message(exc)) from None
+        line, col, message = explain_syntax_error(text, exc)
+        raise YamlSyntaxError(Position(line, col), message) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(START, f"YAML syntax error: {exc}") from None
     finally:

@@ -44,6 +44,10 @@ APP_BINDINGS: list[Binding] = [
 def keymap_from_config(keys: Mapping[str, str]) -> dict[str, str]:
     """`ui.keys` (binding id → key, several keys comma-separated) as a Textual keymap.
 
-    Single characters are accepted as typed (`?`, `:`); Textual normalises them to key names."""
-    return {binding_id.strip(): key.strip() for binding_id, key in keys.items() if binding_id.strip() and key.strip()}
+    Single characters are accepted as typed (`?`, `:`); Textual normalises them to key names. Spaces around the
+    commas are dropped: Textual would take ` delete` for a key name. The ids are checked by the config schema
+    against config/binding_ids.py."""
+    keymap = {binding_id.strip(): ",".join(part.strip() for part in key.split(",") if part.strip())
+              for binding_id, key in keys.items()}
+    return {binding_id: key for binding_id, key in keymap.items() if binding_id and key}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 
@@ -23,8 +24,11 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         sys.stderr.write(f"llmdeck: emulate: cannot listen on {args.host}:{args.port}: {exc.strerror}\n")
         return EXIT_FAILED
-    print(f"{args.kind} emulator listening on {server.url}  (faults: {args.faults or 'none'}; Ctrl-C stops)",
-          flush=True)
+    if args.json:  # a script that asked for --port 0 learns the address from this one line
+        print(json.dumps({"kind": args.kind, "url": server.url, "faults": args.faults}), flush=True)
+    else:
+        print(f"{args.kind} emulator listening on {server.url}  (faults: {args.faults or 'none'}; Ctrl-C stops)",
+              flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

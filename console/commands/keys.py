@@ -98,8 +98,12 @@ def delete_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def doctor(_args: argparse.Namespace) -> int:
+def doctor(args: argparse.Namespace) -> int:
     report = secrets.doctor()
+    if args.json:
+        print(json.dumps({"backend": report.backend, "usable": report.usable, "advice": list(report.advice)},
+                         indent=2))
+        return EXIT_OK if report.usable else _fail("doctor", "the keyring cannot be used here; see the advice")
     print(f"backend: {report.backend}")
     print(f"usable:  {'yes' if report.usable else 'no'}")
     for line in report.advice:

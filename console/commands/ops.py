@@ -6,21 +6,21 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
+from rich.table import Column
 
 from console.commands.chat_stop import ChatStop
+from console.commands.output import print_json, print_json_line, print_table
 from console.commands.session import CommandError, fail, open_deck
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from providers.base import ChatRequest, ImageProgress, ImageRequest, Message
+from providers.base import ChatRequest, ImageProgress, ImageRequest, Message, PullProgress
 from providers.chat_settings import ChatSettings
 from providers.deck import Deck
-from providers.errors import ProviderError, StreamBrokenError, UnknownProviderError
+from providers.errors import ProviderError, StreamBrokenError, UnknownProviderError, UnsupportedError
 from providers.ledger import UnknownSessionError
 from providers.router import RouteFailedError, UnknownTargetError
 from providers.safe_text import TerminalSafeStream, one_line, terminal_safe
@@ -43,17 +43,17 @@ def _run(args: argparse.Namespace, operation: Operation) -> int:
         return fail(str(exc), EXIT_USAGE)
     except UnknownProviderError as exc:
         return fail(str(exc), EXIT_USAGE)
+    except UnsupportedError as exc:  # the backend cannot do this at all: the command line asked too much
+        return fail(str(exc), EXIT_USAGE)
     except ProviderError as exc:
         return fail(str(exc), EXIT_FAILED)
 
 
-def _cell(value: object) -> Text:
-    """A table cell from a backend or config value: one terminal-safe line, never read as Rich markup."""
-    return Text(one_line("" if value is None else str(value)))
-
-
-def _print_json(document: object) -> None:
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+def _require(deck: Deck, provider: str, capability: str, doing: str) -> None:
+    """Refuse what the provider's adapter says it cannot do, before any call is made or any progress drawn."""
+    if not getattr(deck.adapter(provider).capabilities, capability):
+        kind = deck.providers[provider].kind
+        raise CommandError(f"{provider} (kind {kind}) cannot {doing}", EXIT_USAGE)
 
 
 def health(args: argparse.Namespace) -> int:
@@ -66,14 +66,15 @@ def health(args: argparse.Namespace) -> int:
             for name, h in results.items()
         ]
         if args.json:
-            _print_json(rows)
+            print_json(rows)
         else:
-            table = Table("provider", "kind", "status", "latency", "version", "loaded", "detail", box=None)
-            for name, h in results.items():
-                latency = "" if h.latency_ms is None else f"{h.latency_ms:.0f} ms"
-                table.add_row(_cell(name), _cell(deck.providers[name].kind), _cell(h.status), latency,
-                              _cell(h.version or ""), _cell(", ".join(h.models_loaded)), _cell((h.detail or "")[:60]))
-            Console().print(table)
+            # At a terminal a long detail (an HTML error body) is cut to one line; a pipe gets all of it.
+            detail = Column("detail", max_width=60, no_wrap=True, overflow="ellipsis")
+            print_table(
+                ("provider", "kind", "status", "latency", "version", "loaded", detail),
+                [(name, deck.providers[name].kind, h.status,
+                  "" if h.latency_ms is None else f"{h.latency_ms:.0f} ms", h.version,
+                  ", ".join(h.models_loaded), h.detail) for name, h in results.items()])
         return EXIT_OK if all(h.status in ("up", "degraded") for h in results.values()) else EXIT_FAILED
 
     return _run(args, operation)
@@ -90,21 +91,24 @@ def models(args: argparse.Namespace) -> int:
             for e in catalog.entries
         ]
         if args.json:
-            _print_json(rows)
-        else:
-            table = Table("provider", "model", "size", "quant", "context", "loaded", "$/Mtok in/out", box=None)
-            for row in rows:
-                size = "" if row["size_bytes"] is None else f"{int(row['size_bytes']) / 1e9:.1f} GB"
-                price = ("" if row["input_usd_per_mtok"] is None
-                         else f"{row['input_usd_per_mtok']:.2f}/{row['output_usd_per_mtok']:.2f}")
-                table.add_row(_cell(row["provider"]), _cell(row["name"]), size, _cell(row["quantization"] or ""),
-                              _cell(row["context_length"] or ""), "●" if row["loaded"] else "", price)
-            Console().print(table)
+            print_json(rows)
+        elif rows or not catalog.errors:  # nothing on stdout when every provider failed: only the errors
+            print_table(("provider", "model", "size", "quant", "context", "loaded", "$/Mtok in/out"),
+                        [_model_cells(row) for row in rows])
         for provider, error in catalog.errors.items():
             sys.stderr.write(f"llmdeck: {one_line(provider)}: {one_line(str(error))}\n")
         return EXIT_FAILED if catalog.errors and not catalog.entries else EXIT_OK
 
     return _run(args, operation)
+
+
+def _model_cells(row: Mapping[str, object]) -> tuple[object, ...]:
+    size = row["size_bytes"]
+    price_in, price_out = row["input_usd_per_mtok"], row["output_usd_per_mtok"]
+    return (row["provider"], row["name"], "" if not isinstance(size, int) else f"{size / 1e9:.1f} GB",
+            row["quantization"], row["context_length"] or "", "●" if row["loaded"] else "",
+            f"{price_in:.2f}/{price_out:.2f}" if isinstance(price_in, float | int) and
+            isinstance(price_out, float | int) else "")
 
 
 def _chat_request(pick: SessionPick, prompt: str) -> ChatRequest:
@@ -135,13 +139,15 @@ def chat(args: argparse.Namespace) -> int:
         error: ProviderError | None = None
         # Model text is outside text: escape sequences are removed even when split across chunks.
         shown = TerminalSafeStream()
+        wrote = False  # whether the answer put anything on stdout, which then needs its closing newline
         with ChatStop() as stop:  # a signal or a closed stdout ends the stream; what was said is kept
             try:
                 async with run:
                     try:
                         async for chunk in run:
-                            if chunk.text and not args.json:
-                                stop.write(shown.feed(chunk.text))
+                            if chunk.text and not args.json and (piece := shown.feed(chunk.text)):
+                                stop.write(piece)
+                                wrote = True
                     except (asyncio.CancelledError, BrokenPipeError) as exc:
                         run.stop_reason = stop.reason
                         stop.absorb(exc)
@@ -152,12 +158,10 @@ def chat(args: argparse.Namespace) -> int:
                 await run.aclose()
         if stop.stopped:
             return stop.exit_code()
-        if not args.json:
-            sys.stdout.write(shown.finish())
         routed = run.routed
         if args.json:
             served = routed.served_by
-            _print_json({
+            print_json({
                 "text": run.text,  # scrubbed of known secrets, unlike the router's raw text
                 "served_by": {"provider": served.provider, "model": served.model} if served else None,
                 "attempts": [a.as_dict() for a in routed.attempts],
@@ -170,8 +174,8 @@ def chat(args: argparse.Namespace) -> int:
                 "cost_usd": run.cost_usd,
                 "error": None if error is None else {"kind": error.kind, "message": str(error)},
             })
-        else:
-            sys.stdout.write("\n")
+        elif (rest := shown.finish()) or wrote:  # no answer, no line: an error then follows nothing on stdout
+            sys.stdout.write(rest + "\n")
         if error is not None:
             if isinstance(error, StreamBrokenError):
                 return fail(f"stream cut after {len(error.partial)} characters: {error}")
@@ -193,19 +197,29 @@ def route_explain(args: argparse.Namespace) -> int:
         rows = [{"provider": h.provider, "model": h.model, "via": h.via, "state": h.state, "reason": h.reason}
                 for h in plan]
         if args.json:
-            _print_json(rows)
+            print_json(rows)
         else:
-            table = Table("#", "provider", "model", "via", "state", "reason", box=None)
-            for index, row in enumerate(rows, 1):
-                table.add_row(str(index), *(_cell(row[key]) for key in ("provider", "model", "via", "state", "reason")))
-            Console().print(table)
+            print_table(("#", "provider", "model", "via", "state", "reason"),
+                        [(index, *(row[key] for key in ("provider", "model", "via", "state", "reason")))
+                         for index, row in enumerate(rows, 1)])
         return EXIT_OK
 
     return _run(args, operation)
 
 
+def _pull_event(args: argparse.Namespace, step: PullProgress) -> dict[str, object]:
+    return {"provider": args.provider, "model": args.model, "status": step.status,
+            "completed_bytes": step.completed_bytes, "total_bytes": step.total_bytes or None,
+            "fraction": step.fraction, "done": step.done}
+
+
 def pull(args: argparse.Namespace) -> int:
     async def operation(deck: Deck) -> int:
+        _require(deck, args.provider, "pull", "pull models")
+        if args.json:  # one line per event as it comes, for a script that shows or logs progress its own way
+            async for step in deck.pull(args.provider, args.model):
+                print_json_line(_pull_event(args, step))
+            return EXIT_OK
         # markup=False: the status line is the server's words.
         columns = (TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
                    TimeRemainingColumn())
@@ -234,24 +248,35 @@ def _confirm(question: str) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
+def _done(args: argparse.Namespace, call: str, said: str) -> int:
+    """What a model operation did: one line, or with --json the call it made."""
+    if args.json:
+        print_json({"provider": args.provider, "model": args.model, "call": call})
+    else:
+        sys.stdout.write(one_line(said) + "\n")
+    return EXIT_OK
+
+
 def delete(args: argparse.Namespace) -> int:
     async def operation(deck: Deck) -> int:
-        sys.stderr.write(f"will call: {deck.describe('delete', args.provider, args.model)}\n")
+        _require(deck, args.provider, "delete", "delete models")
+        call = deck.describe("delete", args.provider, args.model)
+        sys.stderr.write(f"will call: {one_line(call)}\n")
         if not args.yes and not _confirm(f"delete {args.model} from {args.provider}?"):
             return fail("not deleted (confirm, or pass --yes)")
         await deck.delete(args.provider, args.model)
-        sys.stdout.write(f"deleted {args.model} from {args.provider}\n")
-        return EXIT_OK
+        return _done(args, call, f"deleted {args.model} from {args.provider}")
 
     return _run(args, operation)
 
 
 def unload(args: argparse.Namespace) -> int:
     async def operation(deck: Deck) -> int:
-        sys.stderr.write(f"will call: {deck.describe('unload', args.provider, args.model)}\n")
+        _require(deck, args.provider, "unload", "unload models")
+        call = deck.describe("unload", args.provider, args.model)
+        sys.stderr.write(f"will call: {one_line(call)}\n")
         await deck.unload(args.provider, args.model)
-        sys.stdout.write(f"unloaded {args.model} on {args.provider}\n")
-        return EXIT_OK
+        return _done(args, call, f"unloaded {args.model} on {args.provider}")
 
     return _run(args, operation)
 
@@ -268,18 +293,38 @@ def restart(args: argparse.Namespace) -> int:
             outcome = await deck.restart(args.provider)
         except (OSError, ValueError) as exc:  # a refused argv, or a command that cannot be started
             return fail(f"restart of {args.provider} failed: {exc}")
-        if outcome.output:
+        if args.json:
+            print_json({"provider": args.provider, "how": plan.how, "command": plan.shown,
+                        "returncode": outcome.returncode, "output": outcome.output})
+        elif outcome.output:
             sys.stdout.write(terminal_safe(outcome.output))
         return EXIT_OK if outcome.returncode == 0 else fail(f"restart exited with {outcome.returncode}")
 
     return _run(args, operation)
 
 
+def _refuse_to_overwrite(out: Path, *, force: bool) -> str | None:
+    """Why the image may not be written to `out` (its PNG or its JSON sidecar is there already), or None."""
+    if out.is_dir():
+        return f"{out} is a directory; give a file name for --out"
+    if force:
+        return None
+    taken = [str(path) for path in dict.fromkeys((out, out.with_suffix(".json"))) if path.exists()]
+    if not taken:
+        return None
+    verb = "exists" if len(taken) == 1 else "exist"
+    return f"{' and '.join(taken)} {verb} already; pass --force to overwrite"
+
+
 def image(args: argparse.Namespace) -> int:
     request = ImageRequest(prompt=args.prompt, negative=args.negative or "", width=args.width, height=args.height,
                            steps=args.steps, seed=args.seed, model=args.model)
+    # Checked before the generation, which takes a while: a refusal then costs nothing.
+    if (refusal := _refuse_to_overwrite(Path(args.out), force=args.force)) is not None:
+        return fail(f"image: {refusal}", EXIT_USAGE)
 
     async def operation(deck: Deck) -> int:
+        _require(deck, args.provider, "images", "generate images")
         with Progress(TextColumn("{task.description}"), BarColumn(), console=Console(stderr=True)) as progress:
             task = progress.add_task(f"{args.provider}: generating", total=1.0)
 
@@ -288,8 +333,8 @@ def image(args: argparse.Namespace) -> int:
 
             saved = await deck.generate_image(args.provider, request, on_progress=on_progress, out=Path(args.out))
         if args.json:
-            _print_json({"path": str(saved.path), "provider": saved.provider, "model": saved.model,
-                         "width": saved.width, "height": saved.height, "seed": saved.seed, "ms": round(saved.ms, 1)})
+            print_json({"path": str(saved.path), "provider": saved.provider, "model": saved.model,
+                        "width": saved.width, "height": saved.height, "seed": saved.seed, "ms": round(saved.ms, 1)})
         else:
             sys.stdout.write(f"{saved.path} ({saved.width}×{saved.height}, seed {saved.seed}, {saved.ms:.0f} ms)\n")
         return EXIT_OK
@@ -307,11 +352,17 @@ def export_litellm(args: argparse.Namespace) -> int:
         document = litellm_config(load_cli_config(args))
     except CommandError as exc:
         return fail(str(exc), exc.code)
-    text = "# LiteLLM proxy config exported by llmdeck; keys are read from the environment variables named here.\n"
-    text += yaml.safe_dump(document, sort_keys=False)
+    if args.json:  # the same document; LiteLLM reads JSON too (it is YAML)
+        text = json.dumps(document, indent=2) + "\n"
+    else:
+        text = ("# LiteLLM proxy config exported by llmdeck; keys are read from the environment variables named "
+                "here.\n" + yaml.safe_dump(document, sort_keys=False))
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-        sys.stderr.write(f"wrote {args.out}\n")
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            return fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_FAILED)
+        sys.stderr.write(f"wrote {one_line(args.out)}\n")
     else:
         sys.stdout.write(text)
     return EXIT_OK

@@ -12,11 +12,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from config.paths import data_dir
+from console.commands.output import print_json, print_table
 from console.commands.session import fail
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from console.widgets.chat_turn import footer_line, status_line
@@ -49,23 +46,16 @@ def _load(ledger: Ledger | None, name_or_id: str) -> tuple[Ledger, LoadedSession
     return ledger, load_session(ledger, find_session(ledger, name_or_id).id)
 
 
-def _print_json(document: object) -> None:
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")  # ASCII: every control character is escaped
-
-
 def list_sessions(args: argparse.Namespace) -> int:
     def action(ledger: Ledger | None) -> int:
         records = ledger.list_sessions() if ledger is not None else []
         counts = ledger.turn_counts() if ledger is not None else {}
         rows = [session_facts(record, counts.get(record.id, 0)) for record in records]
         if args.json:
-            _print_json(rows)
+            print_json(rows)
             return EXIT_OK
-        table = Table("id", "title", "target", "updated", "turns", box=None)
-        for row in rows:
-            table.add_row(*(Text(one_line("" if row[key] is None else str(row[key])))
-                            for key in ("id", "title", "target", "updated", "turns")))
-        Console().print(table)
+        columns = ("id", "title", "target", "updated", "turns")
+        print_table(columns, [[row[key] for key in columns] for row in rows])
         return EXIT_OK
 
     return _reading(action)
@@ -94,7 +84,7 @@ def show_session(args: argparse.Namespace) -> int:
     def action(ledger: Ledger | None) -> int:
         _, loaded = _load(ledger, args.session)
         if args.json:
-            _print_json(session_document(loaded))
+            print_json(session_document(loaded))
         else:
             sys.stdout.write(terminal_safe(transcript_text(loaded)))
         return EXIT_OK
@@ -105,7 +95,7 @@ def show_session(args: argparse.Namespace) -> int:
 def export_session(args: argparse.Namespace) -> int:
     def action(ledger: Ledger | None) -> int:
         found, loaded = _load(ledger, args.session)
-        if args.format == "json":
+        if args.json or args.format == "json":
             text = json.dumps(session_document(loaded), indent=2) + "\n"
         else:  # read in a terminal too (`cat`, `less -R`): model text in it is made terminal-safe
             text = terminal_safe(found.session_markdown(loaded.record.id))

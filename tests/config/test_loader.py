@@ -102,6 +102,36 @@ def test_load_config_raises_with_every_problem_in_file_order() -> None:
     assert str(caught.value).splitlines()[0] == first
 
 
+def test_every_stage_reports_in_one_run() -> None:
+    # A kind typo and a literal key (schema), an unknown provider and a fallback cycle (cross checks) and an
+    # unknown ui.keys id: before, the cross checks only ran once the schema was satisfied.
+    problems = validate_file(BROKEN / "everything_at_once.yaml")
+    assert [(p.line, p.col, p.message.split(" — ")[0].split(";")[0]) for p in problems] == [
+        (8, 11, "unknown kind 'olama'"),
+        (12, 14, "api_key must be a reference, never the key itself"),
+        (15, 41, "unknown provider 'box9'"),
+        (19, 17, "circular fallbacks: chat -> cloud -> chat"),
+        (21, 10, "unknown key binding id 'models-pulll'"),
+    ]
+
+
+def test_a_value_the_schema_refused_is_not_reported_again_by_the_cross_checks() -> None:
+    _, problems = check_text("providers:\n  - {name: box, kind: ollama, base_url: 'http://127.0.0.1:11434'}\n"
+                             "routes:\n  - {alias: chat, targets: [{provider: '', model: m}]}\n")
+    assert [(p.line, p.col, p.message) for p in problems] == [(4, 40, "provider must not be empty")]
+
+
+def test_an_entry_the_schema_refused_still_takes_part_in_the_cross_checks() -> None:
+    _, problems = check_text("providers:\n  - {name: box, kind: ollama, base_url: 'http://127.0.0.1:11434'}\n"
+                             "  - {name: box, kind: vllm}\n"
+                             "routes:\n  - {alias: chat, targets: [box/m, boxx/m]}\n")
+    assert [(p.line, p.col, p.message) for p in problems] == [
+        (3, 5, "base_url is required for kind 'vllm' — e.g. base_url: http://127.0.0.1:8000"),
+        (3, 12, "duplicate provider name 'box' — rename one (first on line 2)"),
+        (5, 36, "unknown provider 'boxx' — did you mean 'box'?"),
+    ]
+
+
 def test_missing_file_is_one_problem_for_the_whole_file(tmp_path: Path) -> None:
     missing = tmp_path / "absent.yaml"
     [problem] = validate_file(missing)

@@ -103,7 +103,8 @@ def test_path_comes_from_config_option_then_env_then_default(
     assert capsys.readouterr().out == "ok: 1 providers, 0 routes\n"
 
 
-SUBPROCESS_CASES = ["unknown_kind", "tab_indentation", "circular_fallbacks", "literal_api_key", "yaml_syntax_error"]
+SUBPROCESS_CASES = ["unknown_kind", "tab_indentation", "circular_fallbacks", "literal_api_key", "yaml_syntax_error",
+                    "everything_at_once", "misindented_key"]
 
 
 @pytest.mark.parametrize("stem", SUBPROCESS_CASES)
