@@ -1,8 +1,15 @@
-"""The console App: the shell around the six panes (header, pane switching, filter, command line, help)."""
+"""The console App: the shell around the six panes (header, pane switching, filter, command line, help).
+
+The app owns the message flow and the clock. Deck events come from the DeckBridge as coalesced messages; the
+app hands each attached pane its own copy and brings the header and the ledger banner up to date once per
+message. Its one clock (CLOCK_S) is for what moves with time alone: the header's streams and spend and the
+ledger banner (cheap compares that redraw nothing unchanged), and the shown pane, synced only when it says
+`needs_clock()`."""
 
 from __future__ import annotations
 
 import importlib
+from pathlib import PurePath
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
@@ -16,8 +23,8 @@ from textual.widgets import ContentSwitcher, Input, Static, TextArea
 
 from console.bridge import DeckBridge
 from console.keymap import APP_BINDINGS, keymap_from_config, pane_binding_id
-from console.panes import PANES
-from console.panes.base import DeckPane
+from console.panes import PANES, PANES_CSS
+from console.panes.base import CLOCK_S, DeckPane
 from console.panes.unavailable import UnavailablePane
 from console.screens.help import HelpScreen, live_entries
 from console.screens.onboarding import OnboardingScreen
@@ -41,14 +48,15 @@ SHELL_ACTIONS = frozenset({"show_pane", "next_pane", "previous_pane", "command_l
 class DeckApp(App[None]):
     """Renders the Deck it is given (already started); the caller owns the Deck's lifecycle."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", PANES_CSS]  # the shell's, then the panes'
     TITLE = "llmdeck"
     BINDINGS: ClassVar[list[BindingType]] = list(APP_BINDINGS)
     COMMANDS = App.COMMANDS | {DeckCommandProvider}
 
     def __init__(self, deck: Deck, *, readonly: bool = False, demo: DemoSession | None = None,
                  discovery: DiscoveryOutcome | None = None, traffic: bool = True,
-                 panes: tuple[tuple[str, str, str], ...] = PANES, first_pane: str = "health") -> None:
+                 panes: tuple[tuple[str, str, str], ...] = PANES, first_pane: str = "health",
+                 clock_s: float = CLOCK_S) -> None:
         super().__init__()
         self.deck = deck
         self.readonly = readonly
@@ -61,6 +69,12 @@ class DeckApp(App[None]):
         self.filters: dict[str, str] = {}
         self.panes: dict[str, DeckPane] = {}
         self.bridge = DeckBridge(deck, self)
+        self.clock_s = clock_s
+        self.clock_ticks = 0
+        # Held here, not queried: every tick and every deck message reach them without walking the DOM.
+        self.status = DeckStatus(deck, demo=demo is not None, readonly=readonly,
+                                 chaos=demo.chaos if demo is not None else None, id="deck-status")
+        self.ledger_banner = LedgerBanner(deck, id="ledger-banner")
         self.shell = ShellCommands(self)
         self.animation_level = "none"  # every animated frame is bandwidth over SSH
         if deck.config.ui.theme in self.available_themes:
@@ -72,9 +86,8 @@ class DeckApp(App[None]):
     # --- layout -------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield DeckStatus(self.deck, demo=self.demo is not None, readonly=self.readonly,
-                         chaos=self.demo.chaos if self.demo is not None else None, id="deck-status")
-        yield LedgerBanner(self.deck, id="ledger-banner")
+        yield self.status
+        yield self.ledger_banner
         yield Static(id="pane-tabs")
         first = self._build_pane(self.current_pane)
         self.panes[self.current_pane] = first
@@ -85,7 +98,7 @@ class DeckApp(App[None]):
 
     def on_mount(self) -> None:
         self.bridge.attach()
-        self.set_interval(1.0, self.status.update_from)
+        self.set_interval(self.clock_s, self.clock_tick)
         self._show_tabs()
         self._focus_pane(self.panes[self.current_pane])
         if self.demo is not None:
@@ -111,10 +124,6 @@ class DeckApp(App[None]):
         del markup
         super().notify(terminal_safe(message), title=one_line(title), severity=severity, timeout=timeout,
                        markup=False)
-
-    @property
-    def status(self) -> DeckStatus:
-        return self.query_one(DeckStatus)
 
     @property
     def filter_input(self) -> Input:
@@ -167,7 +176,6 @@ class DeckApp(App[None]):
                 tabs.append(label, style=theme_style("foreground-muted", variables))
         self.query_one("#pane-tabs", Static).update(tabs)
         self.status.filter_text = self.filters.get(self.current_pane, "")
-        self.status.update_from()
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # A steady cursor: a blinking one redraws its line twice a second, which an idle console over SSH pays
@@ -175,21 +183,38 @@ class DeckApp(App[None]):
         if isinstance(event.widget, Input | TextArea):
             event.widget.cursor_blink = False
 
-    # --- deck events --------------------------------------------------------------------------------
+    # --- deck messages and the clock ----------------------------------------------------------------
 
     @on(DeckBridge.HealthChanged)
     @on(DeckBridge.RequestsFinished)
     @on(DeckBridge.CatalogsChanged)
-    def forward_deck_events(self, message: DeckBridge.HealthChanged | DeckBridge.RequestsFinished
-                            | DeckBridge.CatalogsChanged) -> None:
-        statuses = self.query(DeckStatus)
-        if not statuses:
-            return  # the app is shutting down: its widgets are gone, events still in the queue are dropped
+    def forward_deck_messages(self, message: DeckBridge.HealthChanged | DeckBridge.RequestsFinished
+                              | DeckBridge.CatalogsChanged) -> None:
+        """Every attached pane gets its own copy (a hidden one keeps its state, the shown one redraws what
+        changed); the header and the banner are brought up to date once."""
+        if not self._update_header_and_banner():
+            return  # the app is shutting down: its widgets are gone, messages still in the queue are dropped
         for pane in list(self.panes.values()):
             if pane.is_attached:
-                for event in message.events:
-                    pane.deck_event(event)
-        statuses.first().update_from()
+                pane.post_message(message.copy())
+
+    def clock_tick(self) -> None:
+        """What moves with time alone: a stream starting (no deck event says so), a ledger write failing, and
+        whatever the shown pane says needs the clock (a breaker's countdown). Nothing else is touched."""
+        self.clock_ticks += 1
+        if not self._update_header_and_banner():
+            return
+        pane = self.panes.get(self.current_pane)
+        if pane is not None and pane.display and pane.needs_clock():
+            pane.sync()
+
+    def _update_header_and_banner(self) -> bool:
+        """Each redrawn only if its text changed; False once they are gone (the app is leaving)."""
+        if not self.status.is_attached:
+            return False
+        self.status.update_from()
+        self.ledger_banner.check()
+        return True
 
     # --- actions ------------------------------------------------------------------------------------
 
@@ -263,7 +288,6 @@ class DeckApp(App[None]):
         if pane is not None:
             pane.apply_filter(text)
         self.status.filter_text = text
-        self.status.update_from()
 
     def _close_filter(self) -> None:
         self.filter_input.remove_class("open")

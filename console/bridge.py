@@ -1,10 +1,15 @@
-"""Deck events → typed Textual messages, coalesced so a burst of events costs the UI one message per kind."""
+"""Deck events → typed Textual messages, coalesced so a burst of events costs the UI one message per kind.
+
+The bridge owns the coalescing and posts to one target: the app, which hands every attached pane its own copy
+(or, in a one-pane test app, the pane itself). The messages do not bubble, so a copy a pane handles never comes
+back up to the app that posted it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from typing import Generic, Self, TypeVar
 
 from textual.message import Message
 from textual.message_pump import MessagePump
@@ -17,6 +22,21 @@ FLUSH_INTERVAL_S = 0.1
 MAX_PENDING_REQUESTS = 256
 """Finished requests kept between flushes; older ones are dropped (the ledger has them all)."""
 
+EventT = TypeVar("EventT", HealthEvent, RequestFinished, CatalogChanged)
+
+
+class DeckEvents(Message, Generic[EventT], bubble=False):
+    """A batch of deck events of one kind, oldest first. Every subclass says `bubble=False` again: Textual sets
+    `bubble` anew for each Message subclass (True unless told)."""
+
+    def __init__(self, events: tuple[EventT, ...]) -> None:
+        super().__init__()
+        self.events: tuple[EventT, ...] = events
+
+    def copy(self) -> Self:
+        """The same events in a message of their own: a message is handled by one widget, so each pane gets one."""
+        return type(self)(self.events)
+
 
 class DeckBridge:
     """Subscribes to a Deck and posts HealthChanged / RequestsFinished / CatalogsChanged to `target`.
@@ -24,26 +44,14 @@ class DeckBridge:
     Health events keep only the latest probe per provider, but a status change anywhere in the window survives
     (its `previous` is the status before the window). The listener runs on the event loop, so no locking."""
 
-    class HealthChanged(Message):
+    class HealthChanged(DeckEvents[HealthEvent], bubble=False):
         """Latest probe of each provider that reported since the last flush."""
 
-        def __init__(self, events: tuple[HealthEvent, ...]) -> None:
-            super().__init__()
-            self.events = events
-
-    class RequestsFinished(Message):
+    class RequestsFinished(DeckEvents[RequestFinished], bubble=False):
         """Routed chats that ended since the last flush, oldest first."""
 
-        def __init__(self, events: tuple[RequestFinished, ...]) -> None:
-            super().__init__()
-            self.events = events
-
-    class CatalogsChanged(Message):
+    class CatalogsChanged(DeckEvents[CatalogChanged], bubble=False):
         """Providers whose model catalog changed (pull, delete, load, unload)."""
-
-        def __init__(self, events: tuple[CatalogChanged, ...]) -> None:
-            super().__init__()
-            self.events = events
 
     def __init__(self, deck: Deck, target: MessagePump, *, interval_s: float = FLUSH_INTERVAL_S) -> None:
         self.deck = deck

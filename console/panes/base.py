@@ -1,27 +1,42 @@
-"""What every pane is: a container over the Deck that renders state and sends intents."""
+"""What every pane is: a container over the Deck that renders state and sends intents.
+
+Who owns what: the app owns the message flow and the clock. It hands every attached pane its own copy of each
+deck message (DeckBridge.HealthChanged / RequestsFinished / CatalogsChanged, handled by `on_deck_bridge_*`
+methods), and once a second asks the shown pane `needs_clock()`, calling `sync()` only when it says yes. A pane
+owns its state and its rendering: what a message changes, whether that is drawn now or on the next tick, and what
+on screen moves with time alone.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 from textual.containers import Vertical
+from textual.reactive import var
 from textual.widget import Widget
 
-from providers.deck import Deck, DeckEvent
+from providers.deck import Deck
+
+CLOCK_S = 1.0
+"""The app's clock: how often the shown pane is asked whether something it shows moves with time alone."""
 
 
 class DeckPane(Vertical):
     """Base of the six panes.
 
-    The app creates each pane once with the running Deck, forwards every DeckEvent to `deck_event` (on the UI
-    thread), calls `refresh_now` on ctrl+r and `apply_filter` for `/`. A pane that is not visible keeps its
-    state up to date but should not re-render until `on_show`.
+    The app creates each pane once with the running Deck, delivers deck messages to it (on the UI thread), calls
+    `refresh_now` on ctrl+r and sets `filter_text` for `/` (through `apply_filter`). A pane that is not visible
+    keeps its state up to date but should not re-render until `on_show`.
     """
 
     PANE_ID: ClassVar[str] = ""
     PANE_TITLE: ClassVar[str] = ""
     FOCUS: ClassVar[str] = ""
     """Selector of the widget that takes the keyboard whenever the pane is shown (its table, its prompt)."""
+
+    filter_text: var[str] = var("", init=False)
+    """`/`: substring filter of the pane's table; a leading `!` inverts it; empty clears it. A pane that filters
+    re-renders in `watch_filter_text`; the others ignore it."""
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
         super().__init__(id=f"pane-{self.PANE_ID}")
@@ -45,30 +60,63 @@ class DeckPane(Vertical):
             node = node.parent if isinstance(node.parent, Widget) else None
         return True
 
-    def deck_event(self, event: DeckEvent) -> None:
-        """A deck event arrived; update state (cheaply)."""
-
     def refresh_now(self) -> None:
         """ctrl+r: fetch fresh data now."""
 
     def apply_filter(self, text: str) -> None:
-        """`/`: substring filter of the pane's table; a leading `!` inverts it; empty clears it."""
+        """`/`: set the filter (its watcher, where the pane has one, re-renders)."""
+        self.filter_text = text
+
+    def needs_clock(self) -> bool:
+        """Whether the next clock tick must `sync()` the pane: something shown moves with time alone (a breaker's
+        countdown), or a change waits for the tick. An idle pane says no, and the tick costs it nothing."""
+        return False
+
+    def sync(self) -> None:
+        """Bring the widgets up to date with the deck's state (only what changed is redrawn)."""
 
 
 class SyncedPane(DeckPane):
-    """A pane that renders by `sync()`: on mount, when shown, and every second while visible (countdowns such as
-    breaker cooldowns move with time alone; a hidden pane does not render)."""
+    """A pane that renders by `draw()`, called through `sync()`: when shown, once after the deck messages that
+    changed what it shows (one sync however many of a flush's messages did), and on the clock's tick when
+    `needs_clock()` says so. A hidden pane does not render: it only notes that it is behind."""
+
+    def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
+        super().__init__(deck, readonly=readonly)
+        self.changed = False
+        """The deck changed something the pane shows since the last sync."""
+        self.syncs = 0
+        """How many times the pane has rendered (an idle pane's count stays put)."""
+        self._sync_queued = False
+
+    def draw(self) -> None:
+        """Render the deck's state into the widgets, touching only what changed."""
 
     def sync(self) -> None:
-        """Bring the widgets up to date with the deck's state."""
+        if not self.is_mounted:
+            return
+        self.changed = False
+        self.syncs += 1
+        self.draw()
 
-    def on_mount(self) -> None:
-        self.sync()
-        self.set_interval(1.0, self._tick)
+    def deck_changed(self, *, now: bool = True) -> None:
+        """A deck message changed what the pane shows. `now`: drawn once the messages already queued are handled
+        (the rest of the same flush), if the pane is shown; otherwise on the clock's next tick (or on show)."""
+        self.changed = True
+        if now and self.display and not self._sync_queued:
+            self._sync_queued = True
+            self.call_later(self._sync_changes)
+
+    def _sync_changes(self) -> None:
+        self._sync_queued = False
+        if self.changed and self.display:
+            self.sync()
+
+    def needs_clock(self) -> bool:
+        return self.changed
 
     def on_show(self) -> None:
         self.sync()
 
-    def _tick(self) -> None:
-        if self.display:
-            self.sync()
+    def watch_filter_text(self) -> None:
+        self.sync()

@@ -14,13 +14,14 @@ from textual.containers import Horizontal
 from textual.widgets import Select, Static
 from textual.worker import Worker, WorkerState
 
+from console.bridge import DeckBridge
 from console.panes.chat_session_pane import ChatSessionPane
 from console.widgets.chat_log import AnswerBlock, ChatLog
 from console.widgets.prompt_area import PromptArea
 from console.widgets.stream_batcher import StreamBatcher
 from providers.base import ChatRequest, Message
 from providers.chat_run import ChatRun
-from providers.deck import CatalogChanged, Deck, DeckEvent
+from providers.deck import Deck
 from providers.errors import ProviderError
 from providers.ledger import LedgerError, UnknownSessionError
 from providers.safe_text import TerminalSafeStream, one_line
@@ -46,34 +47,6 @@ class ChatPane(ChatSessionPane):
     PANE_ID = "chat"
     PANE_TITLE = "Chat"
     FOCUS = "#chat-prompt"
-
-    DEFAULT_CSS = """
-    ChatPane #chat-bar {
-        height: 1;
-        width: 1fr;
-    }
-    ChatPane #chat-target {
-        width: 45%;
-        max-width: 60;
-    }
-    ChatPane #chat-session {
-        width: 1fr;
-        padding: 0 1;
-        color: $text-muted;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
-    }
-    ChatPane #chat-prompt {
-        margin: 0 0;
-    }
-    ChatPane #chat-status {
-        height: 1;
-        padding: 0 1;
-        color: $text-muted;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
-    }
-    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel_reply", "Cancel reply", id="chat.cancel"),
@@ -114,9 +87,8 @@ class ChatPane(ChatSessionPane):
             return self.streaming  # otherwise Esc goes on to the app (back)
         return True
 
-    def deck_event(self, event: DeckEvent) -> None:
-        if isinstance(event, CatalogChanged):
-            self._targets_stale = True
+    def on_deck_bridge_catalogs_changed(self, message: DeckBridge.CatalogsChanged) -> None:
+        self._targets_stale = True  # reloaded when the pane is next shown
 
     def on_show(self) -> None:
         if self._targets_stale:
@@ -127,9 +99,7 @@ class ChatPane(ChatSessionPane):
     def refresh_now(self) -> None:
         self.load_targets()
 
-    def set_target(self, target: str) -> None:
-        """Choose what to talk to (also used by the app's `:chat TARGET`)."""
-        self.target = target
+    def watch_target(self) -> None:
         if self.is_mounted:
             self._sync_target_options()
 
@@ -155,7 +125,7 @@ class ChatPane(ChatSessionPane):
     def _target_chosen(self, event: Select.Changed) -> None:
         event.stop()
         if isinstance(event.value, str) and event.value != self.target:
-            self.target = event.value
+            self.set_reactive(ChatPane.target, event.value)  # the picker shows it already
             if self.session is not None:
                 self.save_session_settings()
 
@@ -246,7 +216,6 @@ class ChatPane(ChatSessionPane):
             problem = await self._keep_prompt(plan)
         if problem is not None:
             self.notify(f"The turn was not saved: {problem}", severity="warning", markup=False)
-        self._show_session_line()
         if tail:
             await batcher.add(tail)
         text = run.text if run is not None else ""

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from textual import work
 from textual.binding import Binding, BindingType
+from textual.reactive import var
 from textual.widgets import Static
 
 from console.panes.base import DeckPane
@@ -27,7 +28,10 @@ EMPTY_HINT = "No messages yet. Type below; Enter sends, ctrl+j starts a new line
 
 class ChatSessionPane(DeckPane):
     """Holds the session being shown, its settings and the history sent with each prompt; the ChatPane adds
-    the target picker and streaming on top."""
+    the target picker and streaming on top.
+
+    `session`, `settings` and `target` are the pane's state: set them and the session line (and, in the ChatPane,
+    the target picker) follows. The ledger owns the sessions; the pane only shows one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+g", "settings", "Settings", id="chat.settings"),
@@ -36,14 +40,19 @@ class ChatSessionPane(DeckPane):
         Binding("ctrl+s", "export", "Export", id="chat.export"),
     ]
 
+    session: var[SessionRecord | None] = var(None, init=False)
+    """The session shown (None: none yet; the first prompt opens one)."""
+    settings: var[ChatSettings] = var(ChatSettings(), init=False)
+    """System prompt, max tokens and temperature sent with each prompt (kept with the session)."""
+    target: var[str | None] = var(None, init=False)
+    """What the prompts go to: an alias or PROVIDER/MODEL."""
+
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
         super().__init__(deck, readonly=readonly)
         self.book = SessionBook(self.deck)
-        self.session: SessionRecord | None = None
-        self.settings = ChatSettings()
         self.history: list[Message] = []
         aliases = self.deck.aliases()
-        self.target: str | None = aliases[0] if aliases else None
+        self.set_reactive(ChatSessionPane.target, aliases[0] if aliases else None)
         self.last_export: str | None = None
 
     @property
@@ -51,7 +60,16 @@ class ChatSessionPane(DeckPane):
         return False
 
     def set_target(self, target: str) -> None:
+        """Choose what to talk to (also used by the app's `:chat TARGET`)."""
         self.target = target
+
+    def watch_session(self) -> None:
+        if self.is_mounted:
+            self._show_session_line()
+
+    def watch_settings(self) -> None:
+        if self.is_mounted:
+            self._show_session_line()
 
     def _show_session_line(self) -> None:
         title = self.session.title if self.session else "no session yet"
@@ -67,7 +85,6 @@ class ChatSessionPane(DeckPane):
             if settings is None:
                 return
             self.settings = settings
-            self._show_session_line()
             if self.session is not None:
                 self.save_session_settings()
 
@@ -106,14 +123,12 @@ class ChatSessionPane(DeckPane):
             if loaded.record.target:
                 self.set_target(loaded.record.target)
             await self.query_one(ChatLog).show_transcript(loaded.transcript, EMPTY_HINT)
-        self._show_session_line()
 
     async def show_transcript(self, entries: list[TranscriptEntry], title: str) -> None:
         """Show fixed content (screenshots, snapshots) without touching the ledger."""
         self.session = SessionRecord(0, title, 0.0, 0.0, self.target, self.settings.system_prompt or None,
                                      self.settings.params())
         await self.query_one(ChatLog).show_transcript(entries, EMPTY_HINT)
-        self._show_session_line()
 
     def _busy(self) -> bool:
         if self.streaming:
@@ -166,7 +181,6 @@ class ChatSessionPane(DeckPane):
             record = await self.book.rename(action.session_id, action.title)
             if self.session is not None and self.session.id == record.id:
                 self.session = record
-                self._show_session_line()
         elif action.verb == "delete" and action.session_id is not None and not self.readonly:
             await self._delete_session(action.session_id, sessions)
 

@@ -13,6 +13,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
+from textual.reactive import var
 from textual.timer import Timer
 from textual.widgets import Static
 
@@ -43,31 +44,19 @@ LEGEND_MARK = "━━"
 
 
 class GraphsPane(DeckPane):
+    """The plots of the deck's rolling metrics. The pane owns its range, its freeze and its filter (reactive: set
+    one and the plots follow) and its own redraw timer at `ui.refresh_s`, paused while hidden: plots move with
+    time at the rate the operator chose, not at the app's clock."""
+
     PANE_ID = "graphs"
     PANE_TITLE = "Graphs"
     FOCUS = "#graphs-scroll"
     """The plots' scroller: at 80×24 two plots show at a time, and Down / PageDown bring the others."""
 
-    DEFAULT_CSS = """
-    GraphsPane #graphs-status, GraphsPane #graphs-legend {
-        height: auto;
-        padding: 0 1;
-    }
-    GraphsPane #graphs-status {
-        color: $text-muted;
-    }
-    GraphsPane #graphs-scroll {
-        height: 1fr;
-    }
-    GraphsPane #graphs-grid {
-        grid-size: 2;
-        grid-gutter: 0 1;
-        height: auto;
-    }
-    GraphsPane .deck-plot {
-        height: 100%;
-    }
-    """
+    window_s: var[float] = var(DEFAULT_RANGE_S, init=False)
+    """The time range plotted, one of RANGES_S."""
+    frozen_at: var[float | None] = var(None, init=False)
+    """While frozen, every redraw reads the metrics as they were at this moment."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("plus,equals_sign", "range_longer", "Longer range", key_display="+", id="graphs-range-longer"),
@@ -80,11 +69,6 @@ class GraphsPane(DeckPane):
         super().__init__(deck, readonly=readonly)
         self.refresh_s = refresh_s or deck.config.ui.refresh_s
         self.clock = clock
-        self.window_s = DEFAULT_RANGE_S
-        self.frozen_at: float | None = None
-        """While frozen, every redraw reads the metrics as they were at this moment."""
-        self.provider_filter = ""
-        """`/` text: only providers whose name contains it (a leading `!`: those that do not)."""
         self.view: GraphsView | None = None
         self.draws = 0
         self.status_text = ""
@@ -144,12 +128,23 @@ class GraphsPane(DeckPane):
     def refresh_now(self) -> None:
         self.redraw(force=True)
 
-    def apply_filter(self, text: str) -> None:
-        self.provider_filter = text.strip()
+    def validate_filter_text(self, text: str) -> str:
+        return text.strip()
+
+    def watch_filter_text(self) -> None:
+        """`/` text: only providers whose name contains it (a leading `!`: those that do not)."""
         self.redraw()
+        self._show_status()
+
+    def watch_window_s(self) -> None:
+        self.redraw()
+        self._show_status()
+
+    def watch_frozen_at(self) -> None:
+        self.redraw(force=True)
 
     def _keeps(self, provider: str) -> bool:
-        return RowFilter.parse(self.provider_filter).keeps_text(provider)
+        return RowFilter.parse(self.filter_text).keeps_text(provider)
 
     # --- drawing ---------------------------------------------------------------------------------------
 
@@ -195,8 +190,8 @@ class GraphsPane(DeckPane):
         """The summary, the money before the hints: at 80 columns it fits one line, and when a filter or a
         freeze makes it longer it wraps rather than losing its end."""
         parts = [f"range {range_label(self.window_s)} (+/-)"]
-        if self.provider_filter:
-            parts.append(f"filter: {self.provider_filter}")
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text}")
         if self.view is not None:
             parts.append(f"{self.view.requests} requests")
         parts.append(f"{money(self.deck.spend_today())} spent today")
@@ -215,8 +210,6 @@ class GraphsPane(DeckPane):
     def _set_range(self, step: int) -> None:
         index = RANGES_S.index(self.window_s) if self.window_s in RANGES_S else RANGES_S.index(DEFAULT_RANGE_S)
         self.window_s = RANGES_S[max(0, min(len(RANGES_S) - 1, index + step))]
-        self.redraw()
-        self._show_status()
 
     def action_range_longer(self) -> None:
         self._set_range(+1)
@@ -226,7 +219,6 @@ class GraphsPane(DeckPane):
 
     def action_freeze(self) -> None:
         self.frozen_at = None if self.frozen_at is not None else self.clock()
-        self.redraw(force=True)
 
 
 def _wrapped_rows(text: str, width: int) -> int:

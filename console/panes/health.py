@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from console.bridge import DeckBridge
 from console.panes.base import SyncedPane
 from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
@@ -20,8 +21,7 @@ from console.widgets.row_filter import RowFilter
 from console.widgets.sparkline import sparkline
 from console.widgets.status_badge import badge_text, themed
 from providers.base import Health
-from providers.deck import Deck, DeckEvent, RequestFinished
-from providers.monitor import HealthEvent
+from providers.deck import Deck
 from providers.safe_text import one_line
 
 HISTORY = 16
@@ -103,7 +103,10 @@ def provider_row(deck: Deck, name: str, trend: Sequence[float | None], last_erro
 
 
 class HealthPane(SyncedPane):
-    """Health of every provider, grouped by host when hosts are configured. Enter (or `d`) opens details."""
+    """Health of every provider, grouped by host when hosts are configured. Enter (or `d`) opens details.
+
+    Owns the latency history (every probe is remembered, shown or not) and the last error of each provider;
+    the table, the summary line and when they are redrawn."""
 
     PANE_ID: ClassVar[str] = "health"
     PANE_TITLE: ClassVar[str] = "Health"
@@ -112,16 +115,10 @@ class HealthPane(SyncedPane):
         Binding("d", "details", "Details", id="health-details"),
         Binding("p", "probe", "Probe now", id="health-probe"),
     ]
-    DEFAULT_CSS = """
-    HealthPane #health-table { height: 1fr; }
-    HealthPane #health-summary { height: 1; padding: 0 1; color: $text-muted; }
-    """
-
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
         super().__init__(deck, readonly=readonly)
         self.history: dict[str, deque[float | None]] = {}
         self.errors: dict[str, str] = {}
-        self.filter_text = ""
         self._shown_rows: list[ProviderRow] = []
         self._summary = ""
         for name, health in deck.last_health().items():
@@ -137,29 +134,28 @@ class HealthPane(SyncedPane):
 
     # --- the pane contract ----------------------------------------------------------------------------
 
-    def deck_event(self, event: DeckEvent) -> None:
-        # A probe that only moves a latency waits for the pane's once-a-second tick: with 100 providers probed
-        # every second, drawing each probe as it comes would redraw the table a hundred times a second. A status
-        # that changed, or a request that failed, is drawn at once.
-        if isinstance(event, HealthEvent):
+    # A probe that only moves a latency waits for the clock's next tick: with 100 providers probed every second,
+    # drawing each flush as it comes would redraw the table ten times a second. A status that changed, or a
+    # request that failed, is drawn at once.
+
+    def on_deck_bridge_health_changed(self, message: DeckBridge.HealthChanged) -> None:
+        for event in message.events:
             self._remember(event.provider, event.health)
-            urgent = event.changed
-        elif isinstance(event, RequestFinished):
-            failed = [a for a in event.attempts if a.outcome in ("error", "broken") and a.error]
-            for attempt in failed:
-                self.errors[attempt.provider] = f"{attempt.error_kind}: {attempt.error}"
-            urgent = bool(failed)
-        else:
-            return
-        if self.display and urgent:
-            self.sync()
+        self.deck_changed(now=any(event.changed for event in message.events))
+
+    def on_deck_bridge_requests_finished(self, message: DeckBridge.RequestsFinished) -> None:
+        failed = [attempt for finished in message.events for attempt in finished.attempts
+                  if attempt.outcome in ("error", "broken") and attempt.error]
+        for attempt in failed:
+            self.errors[attempt.provider] = f"{attempt.error_kind}: {attempt.error}"
+        self.deck_changed(now=bool(failed))  # a success may close a breaker: shown on the tick
+
+    def needs_clock(self) -> bool:
+        """Probes not drawn yet, or an open breaker's cooldown counting down on screen."""
+        return self.changed or any(row.breaker.startswith("open") for row in self._shown_rows)
 
     def refresh_now(self) -> None:
         self.deck.probe_now()
-        self.sync()
-
-    def apply_filter(self, text: str) -> None:
-        self.filter_text = text
         self.sync()
 
     # --- rendering ----------------------------------------------------------------------------------
@@ -176,10 +172,8 @@ class HealthPane(SyncedPane):
         keep = RowFilter.parse(self.filter_text)
         return [row for row in self.rows() if keep.keeps(row)]
 
-    def sync(self) -> None:
+    def draw(self) -> None:
         """Show the current state; only changed cells are touched."""
-        if not self.is_mounted:
-            return
         rows = self.visible_rows()
         self.table.show(self._table_rows(rows))
         self._shown_rows = rows

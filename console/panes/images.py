@@ -17,12 +17,13 @@ from textual.widgets import Input, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState
 
 from console import terminal_graphics
+from console.bridge import DeckBridge
 from console.panes.base import DeckPane
 from console.panes.image_form import ImageForm, ImageFormError, keys_hint
 from console.widgets.image_view import ImageView, choose_renderer
 from console.widgets.png_decode import PngError, RgbImage, decode_png
 from providers.base import ImageProgress, ImageRequest
-from providers.deck import CatalogChanged, Deck, DeckEvent
+from providers.deck import Deck
 from providers.errors import ProviderError, UnsupportedError
 from providers.safe_text import one_line
 
@@ -40,43 +41,6 @@ class ImagesPane(DeckPane):
     PANE_ID = "images"
     PANE_TITLE = "Images"
     FOCUS = "#images-prompt"
-
-    DEFAULT_CSS = """
-    ImagesPane > Horizontal {
-        height: 1fr;
-    }
-    ImagesPane #images-form {
-        width: 44%;
-        min-width: 36;
-        max-width: 64;
-        height: 1fr;
-        padding: 0 1 0 0;
-    }
-    ImagesPane #images-progress {
-        margin: 1 0 0 0;
-        height: 1;
-        width: 100%;
-    }
-    ImagesPane #images-progress Bar {
-        width: 1fr;
-    }
-    ImagesPane #images-keys, ImagesPane #images-status, ImagesPane #images-path {
-        height: auto;
-        color: $text-muted;
-    }
-    ImagesPane #images-status.-error {
-        color: $text-error;
-    }
-    ImagesPane #images-path {
-        color: $text-success;
-    }
-    ImagesPane #images-preview-box {
-        width: 1fr;
-        height: 1fr;
-        border: round $primary 50%;
-        border-title-color: $text-muted;
-    }
-    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+g", "generate", "Generate", id="images.generate"),
@@ -144,9 +108,9 @@ class ImagesPane(DeckPane):
     def _backend(self) -> str | None:
         return self.query_one(ImageForm).backend
 
-    def deck_event(self, event: DeckEvent) -> None:
-        if isinstance(event, CatalogChanged) and event.provider in self.backends:
-            self._checkpoints_stale = True
+    def on_deck_bridge_catalogs_changed(self, message: DeckBridge.CatalogsChanged) -> None:
+        if any(event.provider in self.backends for event in message.events):
+            self._checkpoints_stale = True  # listed again when the pane is next shown
 
     def on_show(self) -> None:
         if self._checkpoints_stale and (backend := self._backend()):

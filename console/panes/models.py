@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Static
 
+from console.bridge import DeckBridge
 from console.panes.base import DeckPane
 from console.panes.models_dialogs import confirm_delete, confirm_pull, confirm_restart, confirm_unload
 from console.panes.models_table import ModelRow, ModelTable
@@ -18,7 +19,7 @@ from console.screens.model_details import ModelDetailsScreen
 from console.screens.pull_dialog import PullChoice, PullDialog
 from console.screens.pull_queue import PullQueue
 from console.widgets.row_filter import RowFilter
-from providers.deck import CatalogChanged, Deck, DeckEvent
+from providers.deck import Deck
 from providers.errors import ProviderError, UnknownProviderError
 from providers.restart import RestartOutcome
 from providers.safe_text import one_line
@@ -30,20 +31,13 @@ WRITE_ACTIONS = frozenset({"pull", "delete", "unload", "load", "restart", "switc
 
 
 class ModelsPane(DeckPane):
+    """The catalog of every provider in one table. The table owns its rows, sort and filter; the pane owns the
+    catalog errors, the status line and which providers must be listed again (a catalog change seen while hidden
+    waits for `on_show`)."""
+
     PANE_ID = "models"
     PANE_TITLE = "Models"
     FOCUS = "#models-table"
-
-    DEFAULT_CSS = """
-    ModelsPane #models-status {
-        height: 1;
-        color: $text-muted;
-        padding: 0 1;
-    }
-    ModelsPane ModelTable {
-        height: 1fr;
-    }
-    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pull", "Pull", id="models-pull"),
@@ -94,8 +88,8 @@ class ModelsPane(DeckPane):
 
     # --- the DeckPane contract -------------------------------------------------------------------------
 
-    def deck_event(self, event: DeckEvent) -> None:
-        if isinstance(event, CatalogChanged):
+    def on_deck_bridge_catalogs_changed(self, message: DeckBridge.CatalogsChanged) -> None:
+        for event in message.events:
             if self._showing:
                 self.load_catalog(event.provider)
             else:
@@ -104,7 +98,7 @@ class ModelsPane(DeckPane):
     def refresh_now(self) -> None:
         self.load_catalog()
 
-    def apply_filter(self, text: str) -> None:
+    def watch_filter_text(self, text: str) -> None:
         self.table.set_filter(RowFilter.parse(text))
         self._show_status()
 

@@ -12,8 +12,10 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.reactive import var
 from textual.widgets import DataTable, Static
 
+from console.bridge import DeckBridge
 from console.panes.base import SyncedPane
 from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
@@ -21,7 +23,7 @@ from console.widgets.row_filter import RowFilter
 from console.widgets.status_badge import themed
 from providers.base import ChatRequest, Message
 from providers.chat_run import ChatRun
-from providers.deck import Deck, DeckEvent
+from providers.deck import Deck
 from providers.errors import ProviderError
 from providers.routing import PlannedHop
 from providers.safe_text import terminal_safe
@@ -37,6 +39,9 @@ COLUMNS: tuple[ColumnSpec, ...] = (
 )
 """Every column is kept (the serving hop and the state are what the pane is for); the names shrink instead."""
 _SECONDS = re.compile(r"for (\d+)s")
+TIMED_REASONS = ("breaker open", "rate-limited", "over budget")
+"""Why a hop is skipped, where time alone ends it: a cooldown, a rate-limit window, the day's budget."""
+TEST_HINT = "t: test-fire the selected route with a short prompt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +113,10 @@ def attempts_text(alias: str, run: ChatRun, error: ProviderError | None) -> str:
 
 
 class RoutesPane(SyncedPane):
-    """The routing table, live. Enter (or `e`) shows the explain plan; `t` sends a short test prompt."""
+    """The routing table, live. Enter (or `e`) shows the explain plan; `t` sends a short test prompt.
+
+    The plan is the router's (read through the Deck at each sync); the pane owns the test line and when the
+    table is redrawn."""
 
     PANE_ID: ClassVar[str] = "routes"
     PANE_TITLE: ClassVar[str] = "Routes"
@@ -117,15 +125,12 @@ class RoutesPane(SyncedPane):
         Binding("t", "test_fire", "Test route", id="routes-test-fire"),
         Binding("e", "explain", "Explain", id="routes-explain"),
     ]
-    DEFAULT_CSS = """
-    RoutesPane #routes-table { height: 1fr; }
-    RoutesPane #routes-test { height: auto; max-height: 9; padding: 0 1; border-top: solid $primary-muted; }
-    """
+    last_test: var[str] = var(TEST_HINT, init=False)
+    """What the test line shows: the hint, then the outcome of the last test-fire (terminal-safe)."""
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
         super().__init__(deck, readonly=readonly)
-        self.filter_text = ""
-        self.last_test = "t: test-fire the selected route with a short prompt"
+        self._shown_rows: list[HopRow] = []
 
     def compose(self) -> ComposeResult:
         yield KeyedTable(COLUMNS, id="routes-table")
@@ -135,25 +140,34 @@ class RoutesPane(SyncedPane):
     def table(self) -> KeyedTable:
         return self.query_one("#routes-table", KeyedTable)
 
-    def deck_event(self, event: DeckEvent) -> None:
-        if self.display:
-            self.sync()
+    # The plan reads health statuses, breakers, rate limits and budgets: a status change or a finished request
+    # is drawn at once; a probe that changed no status changes no plan.
+
+    def on_deck_bridge_health_changed(self, message: DeckBridge.HealthChanged) -> None:
+        if any(event.changed for event in message.events):
+            self.deck_changed()
+
+    def on_deck_bridge_requests_finished(self, message: DeckBridge.RequestsFinished) -> None:
+        self.deck_changed()
+
+    def needs_clock(self) -> bool:
+        """A breaker cooldown, a rate limit or a budget that time ends is shown, or requests are under way (a
+        `least-busy` route's order follows them, and a request's start is no deck event)."""
+        return (self.changed or self.deck.in_flight() > 0
+                or any(row.reason.startswith(TIMED_REASONS) for row in self._shown_rows))
 
     def refresh_now(self) -> None:
         self.deck.probe_now()
-        self.sync()
-
-    def apply_filter(self, text: str) -> None:
-        self.filter_text = text
         self.sync()
 
     def visible_rows(self) -> list[HopRow]:
         keep = RowFilter.parse(self.filter_text)
         return [row for row in hop_rows(self.deck) if keep.keeps(row)]
 
-    def sync(self) -> None:
-        if self.is_mounted:
-            self.table.show(self._table_rows(self.visible_rows()))
+    def draw(self) -> None:
+        rows = self.visible_rows()
+        self.table.show(self._table_rows(rows))
+        self._shown_rows = rows
 
     def _table_rows(self, rows: list[HopRow]) -> list[Row]:
         variables = self.app.theme_variables
@@ -192,9 +206,11 @@ class RoutesPane(SyncedPane):
             self.test_fire(alias)
 
     def show_test(self, text: str) -> None:
-        text = terminal_safe(text)  # the attempts quote server errors
-        self.last_test = text
-        self.query_one("#routes-test", Static).update(text)
+        self.last_test = terminal_safe(text)  # the attempts quote server errors
+
+    def watch_last_test(self, text: str) -> None:
+        if self.is_mounted:
+            self.query_one("#routes-test", Static).update(text)
 
     @work(group="test_fire", exclusive=True, exit_on_error=False)
     async def test_fire(self, alias: str) -> None:

@@ -10,12 +10,7 @@ from providers.deck import Deck
 
 
 class UnavailablePane(DeckPane):
-    """Shows which pane is missing and the reason; it takes no events."""
-
-    DEFAULT_CSS = """
-    UnavailablePane { align: center middle; }
-    UnavailablePane Static { width: auto; color: $text-muted; }
-    """
+    """Shows which pane is missing and the reason; it handles no deck message."""
 
     def __init__(self, deck: Deck, pane_id: str, title: str, reason: str, *, readonly: bool = False) -> None:
         self.PANE_ID = pane_id  # type: ignore[misc]  # per instance: one class stands in for any pane

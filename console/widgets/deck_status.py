@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from rich.style import Style
 from rich.text import Text
+from textual.reactive import var
 from textual.widgets import Static
 
 from console.widgets.status_badge import theme_style
@@ -19,9 +20,13 @@ def status_counts(deck: Deck) -> tuple[int, int, int, float]:
 
 
 class DeckStatus(Static):
-    """Re-rendered only when its text changes (a 1 s timer and deck events ask it to `update_from`)."""
+    """Re-rendered only when its text changes. The app asks it to `update_from` the deck on every deck message and
+    every clock tick (a stream's start is no deck event); `filter_text` is the shown pane's filter, and setting
+    it redraws the line."""
 
     DEFAULT_CSS = "DeckStatus { height: 1; background: $panel; }"
+
+    filter_text: var[str] = var("", init=False)
 
     def __init__(self, deck: Deck, *, demo: bool, readonly: bool, chaos: Mapping[str, str] | None = None,
                  **kwargs: object) -> None:
@@ -30,13 +35,15 @@ class DeckStatus(Static):
         self.demo = demo
         self.chaos = chaos if chaos is not None else {}  # the demo's live provider → fault spec
         self.readonly = readonly
-        self.filter_text = ""
         self._shown = ""
 
     def on_mount(self) -> None:
         self.update_from()
 
     def on_resize(self) -> None:
+        self.update_from()
+
+    def watch_filter_text(self) -> None:
         self.update_from()
 
     def update_from(self) -> None:

@@ -8,10 +8,6 @@ from textual.widgets import Static
 from providers.deck import Deck
 from providers.safe_text import one_line
 
-CHECK_S = 1.0
-"""How often the banner looks at the deck: a write can fail at any time (a disk that fills while the console
-runs), and the banner is cheap to compare."""
-
 
 def banner_text(deck: Deck) -> str | None:
     """What the banner says, or None when the ledger works."""
@@ -24,7 +20,11 @@ def banner_text(deck: Deck) -> str | None:
 
 
 class LedgerBanner(Static):
-    """Hidden while the ledger works. The text is the deck's one-line reason, shown as plain text."""
+    """Hidden while the ledger works. The text is the deck's one-line reason, shown as plain text.
+
+    Whoever holds it calls `check()` whenever the ledger may have changed: the console app does on every deck
+    message and on every tick of its clock (a write can fail at any time, a disk that fills while the console
+    runs); a check that finds the same text redraws nothing."""
 
     DEFAULT_CSS = """
     LedgerBanner {
@@ -46,7 +46,6 @@ class LedgerBanner(Static):
 
     def on_mount(self) -> None:
         self.check()
-        self.set_interval(CHECK_S, self.check)
 
     def check(self) -> None:
         said = banner_text(self.deck)

@@ -9,20 +9,27 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Footer
 
-from console.panes.base import DeckPane
+from console.bridge import DeckBridge
+from console.panes import PANES_CSS
+from console.panes.base import CLOCK_S, DeckPane
 from providers.deck import Deck
 from tests.waiting import HANG_S, wait_for_condition
 
 
 class PaneApp(App[None]):
-    """The pane under test. Given the `deck`, the pane gets its events as in the console (without the coalescing
-    bridge) and a footer below it shows the pane's keys."""
+    """The pane under test, styled by the panes' stylesheet as in the console. Given the `deck`, the pane gets its
+    deck messages as in the console (a DeckBridge posting to it) and a footer below it shows the pane's keys. The
+    clock ticks every `clock_s` and syncs the pane when it `needs_clock()`, as the console's does."""
 
-    def __init__(self, pane: DeckPane, *, deck: Deck | None = None) -> None:
+    CSS_PATH = PANES_CSS
+
+    def __init__(self, pane: DeckPane, *, deck: Deck | None = None, clock_s: float = CLOCK_S) -> None:
         super().__init__()
         self.pane = pane
         self.deck = deck
-        self._unsubscribe: Callable[[], None] | None = None
+        self.clock_s = clock_s
+        self.clock_ticks = 0
+        self.bridge = DeckBridge(deck, pane) if deck is not None else None
 
     def compose(self) -> ComposeResult:
         yield self.pane
@@ -30,12 +37,18 @@ class PaneApp(App[None]):
             yield Footer()
 
     def on_mount(self) -> None:
-        if self.deck is not None:
-            self._unsubscribe = self.deck.subscribe(self.pane.deck_event)
+        if self.bridge is not None:
+            self.bridge.attach()
+        self.set_interval(self.clock_s, self.clock_tick)
+
+    def clock_tick(self) -> None:
+        self.clock_ticks += 1
+        if self.pane.display and self.pane.needs_clock():
+            self.pane.sync()
 
     def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        if self.bridge is not None:
+            self.bridge.detach()
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], object], *, what: str = "condition") -> None:

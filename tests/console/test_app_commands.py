@@ -13,11 +13,8 @@ from console.shell_commands import DeckCommandProvider
 from providers.deck import Deck
 from providers.emulators.lab import Lab
 from providers.monitor import MonitorPolicy
-from tests.console import shell_harness
 from tests.console.pane_harness import wait_until
 from tests.console.shell_harness import started_deck
-
-shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
 
 async def test_command_line_runs_commands_and_completes(deck: Deck) -> None:

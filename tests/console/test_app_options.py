@@ -13,12 +13,8 @@ from console.screens.keys import KeysScreen
 from console.shell_commands import DeckCommandProvider
 from providers.deck import Deck
 from providers.emulators.lab import Lab
-from tests.console import shell_harness
 from tests.console.pane_harness import wait_until
 from tests.console.shell_harness import screen_text, started_deck
-
-shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
-
 
 DESTRUCTIVE = ("delete", "unload", "restart", "pull", "load", "switch")
 

@@ -7,11 +7,8 @@ import asyncio
 from console.app import DeckApp
 from providers.base import ChatRequest, Message
 from providers.deck import Deck
-from tests.console import shell_harness
 from tests.console.pane_harness import wait_until
 from tests.waiting import bounded
-
-shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
 
 async def test_a_pane_switch_is_handled_while_three_chats_stream(deck: Deck) -> None:

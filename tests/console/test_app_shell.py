@@ -9,11 +9,8 @@ from console.app import DeckApp
 from console.panes.unavailable import UnavailablePane
 from console.screens.help import HelpScreen
 from providers.deck import Deck
-from tests.console import shell_harness
 from tests.console.pane_harness import wait_until
 from tests.console.shell_harness import screen_text
-
-shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
 
 async def test_digit_keys_and_tab_switch_panes(deck: Deck) -> None:

@@ -1,10 +1,13 @@
-"""The bridge coalesces bursts of deck events into one message per kind, keeping status changes."""
+"""The bridge coalesces bursts of deck events into one message per kind, keeping status changes; its messages
+copy for each pane and do not bubble."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from textual.app import App, ComposeResult
 from textual.message import Message
+from textual.widget import Widget
 
 from config.schema import DeckConfig
 from console.bridge import DeckBridge
@@ -50,3 +53,42 @@ async def test_a_burst_becomes_one_message_per_kind_with_status_changes_kept(tmp
     assert len(inbox.messages[1].events) == 200  # type: ignore[attr-defined]
     assert [e.provider for e in inbox.messages[2].events] == ["a"]  # type: ignore[attr-defined]
     await deck.client.aclose()
+
+
+class Listener(Widget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list[DeckBridge.CatalogsChanged] = []
+
+    def on_deck_bridge_catalogs_changed(self, message: DeckBridge.CatalogsChanged) -> None:
+        self.got.append(message)
+
+
+class Forwarder(App[None]):
+    """What the console app does with a bridge message: a copy to each child, which must not come back up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list[DeckBridge.CatalogsChanged] = []
+        self.listeners = [Listener(), Listener()]
+
+    def compose(self) -> ComposeResult:
+        yield from self.listeners
+
+    def on_deck_bridge_catalogs_changed(self, message: DeckBridge.CatalogsChanged) -> None:
+        self.got.append(message)
+        for listener in self.listeners:
+            listener.post_message(message.copy())
+
+
+async def test_each_pane_gets_its_own_copy_and_no_copy_bubbles_back_to_the_app() -> None:
+    app = Forwarder()
+    async with app.run_test() as pilot:
+        events = (CatalogChanged("a"),)
+        app.post_message(DeckBridge.CatalogsChanged(events))
+        await wait_for_condition(lambda: all(listener.got for listener in app.listeners), what="both copies")
+        await pilot.pause()
+        first, second = (listener.got for listener in app.listeners)
+        assert len(first) == len(second) == 1 and first[0] is not second[0]
+        assert first[0].events is events and second[0].events is events
+        assert len(app.got) == 1, "a copy bubbled back to the app"

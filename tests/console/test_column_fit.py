@@ -10,10 +10,7 @@ from console.screens.help import live_entries
 from console.widgets.column_fit import PADDING, SCROLLBAR_ROOM, ColumnSpec, fit_columns, is_cut, middle_cut
 from console.widgets.footer import LAST
 from providers.deck import Deck
-from tests.console import shell_harness
 from tests.console.pane_harness import PaneApp, wait_until
-
-shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
 
 def used(fit: tuple[tuple[str, int], ...]) -> int:

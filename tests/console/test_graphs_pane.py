@@ -16,11 +16,7 @@ from providers.deck import Deck
 from providers.emulators.lab import Lab
 from tests.console.pane_harness import PaneApp, wait_until
 
-
-@pytest.fixture(autouse=True)
-async def quiet(lab_deck: Deck) -> None:
-    """Graphs read request metrics, not health: stop the fast monitor so Pilot's idle waits stay short."""
-    await lab_deck.monitor.stop()
+pytestmark = pytest.mark.usefixtures("monitor_stopped")  # Graphs read request metrics, not health
 
 
 async def chat(deck: Deck, target: str, text: str = "hello") -> None:

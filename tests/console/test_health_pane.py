@@ -5,24 +5,29 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from console.bridge import DeckBridge
 from console.panes.health import HealthPane, vram_text
 from console.screens.provider_details import ProviderDetailsScreen, details_text
 from providers.base import Health
 from providers.deck import Deck
 from providers.emulators.lab import Lab
 from providers.monitor import HealthEvent
-from tests.console import shell_harness
 from tests.console.pane_harness import PaneApp, wait_until
 
-shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
-
-
+NEVER_S = 3600.0
+"""A clock that does not tick during a test."""
 LAB_NAMES = {"local-ollama", "box-vllm", "box-llamacpp", "cloud", "claude", "sd", "comfy", "box-qdrant", "local-n8n"}
 
 
 def _cell(pane: HealthPane, provider: str, column: int) -> str:
     """A cell of the row by its place in COLUMNS, shown or left out at this width."""
     return str(pane.table.cells(provider)[column])
+
+
+def every_first_probe_drawn(pane: HealthPane) -> bool:
+    """No row waits for its first probe (a first probe is a status change: drawn with its message)."""
+    keys = set(pane.table.keys)
+    return all(name in keys and "probing" not in _cell(pane, name, 1) for name in pane.deck.providers)
 
 
 async def test_every_lab_provider_has_a_row_with_its_status(deck: Deck) -> None:
@@ -147,20 +152,24 @@ def test_vram_column_uses_what_each_backend_reports() -> None:
     assert vram_text(Health("up")) == "—"
 
 
-async def test_a_status_change_is_drawn_at_once_and_a_latency_change_on_the_next_tick(deck: Deck) -> None:
+async def test_a_status_change_is_drawn_with_its_message_and_a_latency_change_on_the_next_tick(deck: Deck) -> None:
     pane = HealthPane(deck)
-    async with PaneApp(pane, deck=deck).run_test(size=(160, 40)) as pilot:
-        await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1), what="box-vllm up")
+    app = PaneApp(pane, deck=deck, clock_s=NEVER_S)  # the test ticks the clock itself
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: "up" in _cell(pane, "box-vllm", 1) and every_first_probe_drawn(pane),
+                         what="box-vllm up and every provider probed")
+        await deck.stop_probing()  # from here on only the messages below tell the pane anything
         before = deck.monitor.snapshots["box-vllm"]
-        # No await between the event and the look: only what deck_event itself drew can be on screen.
         slower = replace(before, latency_ms=98_765.0)
         deck.monitor.snapshots["box-vllm"] = slower
-        pane.deck_event(HealthEvent("box-vllm", slower, before, changed=False, at=0.0))
-        assert "98765" not in _cell(pane, "box-vllm", 2)
-        degraded = replace(before, status="degraded", detail="queue full")
+        pane.on_deck_bridge_health_changed(DeckBridge.HealthChanged(
+            (HealthEvent("box-vllm", slower, before, changed=False, at=0.0),)))
+        await pilot.pause()
+        assert "98765" not in _cell(pane, "box-vllm", 2) and pane.needs_clock()
+        app.clock_tick()
+        assert "98765" in _cell(pane, "box-vllm", 2) and not pane.needs_clock()
+        degraded = replace(slower, status="degraded", detail="queue full")
         deck.monitor.snapshots["box-vllm"] = degraded
-        pane.deck_event(HealthEvent("box-vllm", degraded, slower, changed=True, at=0.0))
-        assert "degraded" in _cell(pane, "box-vllm", 1)
-        deck.monitor.snapshots["box-vllm"] = slower
-        await wait_until(pilot, lambda: "98765" in _cell(pane, "box-vllm", 2) or "up" in _cell(pane, "box-vllm", 1),
-                         what="the tick draws what the probes left")
+        pane.post_message(DeckBridge.HealthChanged((HealthEvent("box-vllm", degraded, slower, changed=True, at=0.0),)))
+        await wait_until(pilot, lambda: "degraded" in _cell(pane, "box-vllm", 1), what="the status change drawn")
+        assert app.clock_ticks == 1  # the one the test made: the message drew it

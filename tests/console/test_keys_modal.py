@@ -8,11 +8,8 @@ from config.secrets import get_key
 from console.app import DeckApp
 from console.screens.keys import KeysScreen
 from providers.deck import Deck
-from tests.console import shell_harness
 from tests.console.pane_harness import wait_until
 from tests.console.shell_harness import screen_text
-
-shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
 
 
 async def test_keys_modal_stores_a_key_showing_only_its_masked_tail(deck: Deck) -> None:

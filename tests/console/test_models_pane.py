@@ -7,49 +7,27 @@ its own started Deck (`lab_deck`) and works on models no other test touches.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import keyring
 import pytest
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Button
 
-from config.throwaway_keyring import use_throwaway_keyring
 from console.panes.models import ModelsPane
 from console.panes.models_table import MIN_MODEL_WIDTH, ColumnFit, ModelRow
 from console.screens.confirm import ConfirmDialog
 from console.screens.model_details import ModelDetailsScreen
 from console.screens.pull_dialog import PullDialog
 from providers.deck import Deck
-from providers.emulators.lab import Lab, start_lab
+from providers.emulators.lab import Lab
 from tests.console.pane_harness import PaneApp, wait_until
 from tests.emulator_control import pulls_held
 
 OLLAMA = "local-ollama"
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    """Overrides the per-test lab of conftest for this module; `lab_deck` builds on it."""
-    previous = keyring.get_keyring()
-    running = start_lab(paced=False)
-    use_throwaway_keyring(running.keys)
-    yield running
-    running.stop()
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture(autouse=True)
-async def quiet(lab: Lab, lab_deck: Deck) -> AsyncIterator[None]:
-    """The Models pane does not read health: stop the fast monitor so Pilot's idle waits stay short; mend faults
-    after the test, since the lab is shared."""
-    await lab_deck.monitor.stop()
-    yield
-    for name in lab.servers:
-        if lab.servers[name].plan.faults:
-            lab.set_faults(name, "")
+pytestmark = pytest.mark.usefixtures("monitor_stopped")  # the Models pane does not read health
 
 
 def key(provider: str, model: str) -> str:

@@ -10,11 +10,7 @@ from console.screens.route_plan import RoutePlanScreen
 from providers.deck import Deck
 from providers.emulators.lab import Lab
 from providers.routing import PlannedHop
-from tests.console import shell_harness
 from tests.console.pane_harness import PaneApp, wait_until
-
-shared_lab, lab, deck = shell_harness.shared_lab, shell_harness.lab, shell_harness.deck  # fixtures
-
 
 COL_NOW, COL_PROVIDER, COL_STATE = 0, 2, 4
 

@@ -12,9 +12,12 @@ from textual.pilot import Pilot
 
 from config.schema import DeckConfig
 from console.app import DeckApp
+from console.bridge import DeckBridge
+from console.panes.health import HealthPane
 from providers.base import Health
 from providers.deck import Deck
 from providers.monitor import HealthEvent
+from tests.console.pane_harness import wait_until
 
 SIZES = [(80, 24), (160, 48)]
 NOW = 1000.0
@@ -60,11 +63,19 @@ def frozen_deck(tmp_path: Path) -> Deck:
     return deck
 
 
-def feed_trends(app: DeckApp) -> None:
+async def feed_trends(pilot: Pilot[None], app: DeckApp) -> None:
+    """Probes as the bridge delivers them, one flush per round; probes that change no status are drawn by the
+    clock's next tick."""
     pane = app.panes["health"]
-    for provider, values in TRENDS.items():
-        for value in values:
-            pane.deck_event(HealthEvent(provider, Health("up", value), None, False, NOW))
+    assert isinstance(pane, HealthPane)
+    rounds = max(len(values) for values in TRENDS.values())
+    for index in range(rounds):
+        app.post_message(DeckBridge.HealthChanged(tuple(
+            HealthEvent(provider, Health("up", values[index]), None, False, NOW)
+            for provider, values in TRENDS.items() if index < len(values))))
+    expected = {provider: len(values) + 1 for provider, values in TRENDS.items()}  # and the frozen first probe
+    await wait_until(pilot, lambda: {p: len(pane.history[p]) for p in TRENDS} == expected and not pane.changed,
+                     what="the trends drawn")
 
 
 SnapCompare = Callable[..., bool]
@@ -75,7 +86,7 @@ def test_health_pane(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int,
     app = DeckApp(frozen_deck(tmp_path))
 
     async def prepare(pilot: Pilot[None]) -> None:
-        feed_trends(app)
+        await feed_trends(pilot, app)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=prepare)
