@@ -37,9 +37,9 @@ JSON_HELP = "print exactly one JSON document on stdout"
 
 
 def _emulator_kinds() -> str:
-    from providers.emulators.registry import EMULATORS  # imports the fault machinery: only for --help
+    from console.commands.emulate import kinds_line  # imports the emulators: only for --help
 
-    return f"kinds: {', '.join(sorted(EMULATORS))}"
+    return kinds_line()
 
 
 def _handler(parser: argparse.ArgumentParser, target: str) -> None:

@@ -160,7 +160,7 @@ def fallbacks_taken(attempts: list[Attempt], serving: str | None) -> tuple[str, 
         where = f"{attempt.provider}/{attempt.model}"
         if attempt.outcome == "ok" or (where == serving and attempt.outcome in ("broken", "cancelled")):
             continue
-        what = f"{where} skipped ({attempt.reason})" if attempt.outcome == "skipped" else \
+        what = f"{where} skipped: {attempt.reason}" if attempt.outcome == "skipped" else \
             f"{where} {attempt.error_kind or attempt.outcome}"
         if folded and folded[-1][0] == what:
             folded[-1] = (what, folded[-1][1] + 1)

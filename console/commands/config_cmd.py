@@ -9,11 +9,12 @@ import sys
 from config.loader import ConfigError, load_config
 from config.paths import locate_config
 from console.exit_codes import EXIT_OK, EXIT_USAGE
+from providers.display import count
 from providers.safe_text import terminal_safe
 
 
 def validate(args: argparse.Namespace) -> int:
-    """Exit 0 and print `ok: N providers, M routes`, or exit 2 with each problem on stderr.
+    """Exit 0 and print `ok: 2 providers, 1 route`, or exit 2 with each problem on stderr.
     With --json, stdout has `{path, ok, providers, routes, problems: [{file, line, col, message}]}` either way."""
     location = locate_config(getattr(args, "path", None) or getattr(args, "config", None))
     as_json: bool = getattr(args, "json", False)
@@ -31,5 +32,5 @@ def validate(args: argparse.Namespace) -> int:
         print(json.dumps({"path": str(location.path), "ok": True, "providers": len(config.providers),
                           "routes": len(config.routes), "problems": []}, indent=2))
     else:
-        print(f"ok: {len(config.providers)} providers, {len(config.routes)} routes")
+        print(f"ok: {count(len(config.providers), 'provider')}, {count(len(config.routes), 'route')}")
     return EXIT_OK

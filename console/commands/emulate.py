@@ -12,6 +12,11 @@ from providers.emulators.faults import FaultSpecError
 from providers.emulators.registry import EMULATORS, start_emulator
 
 
+def kinds_line() -> str:
+    """The kinds `llmdeck emulate` knows, for its --help."""
+    return f"kinds: {', '.join(sorted(EMULATORS))}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.kind not in EMULATORS:
         sys.stderr.write(f"llmdeck: emulate: unknown kind {args.kind!r}; known: {', '.join(sorted(EMULATORS))}\n")

@@ -20,6 +20,7 @@ from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from providers.base import ChatRequest, ImageProgress, ImageRequest, Message, PullProgress
 from providers.chat_settings import ChatSettings
 from providers.deck import Deck
+from providers.display import count, milliseconds
 from providers.errors import ProviderError, StreamBrokenError, UnknownProviderError, UnsupportedError
 from providers.ledger import UnknownSessionError
 from providers.router import RouteFailedError, UnknownTargetError
@@ -73,7 +74,7 @@ def health(args: argparse.Namespace) -> int:
             print_table(
                 ("provider", "kind", "status", "latency", "version", "loaded", detail),
                 [(name, deck.providers[name].kind, h.status,
-                  "" if h.latency_ms is None else f"{h.latency_ms:.0f} ms", h.version,
+                  "" if h.latency_ms is None else milliseconds(h.latency_ms), h.version,
                   ", ".join(h.models_loaded), h.detail) for name, h in results.items()])
         return EXIT_OK if all(h.status in ("up", "degraded") for h in results.values()) else EXIT_FAILED
 
@@ -178,7 +179,7 @@ def chat(args: argparse.Namespace) -> int:
             sys.stdout.write(rest + "\n")
         if error is not None:
             if isinstance(error, StreamBrokenError):
-                return fail(f"stream cut after {len(error.partial)} characters: {error}")
+                return fail(f"stream cut after {count(len(error.partial), 'character')}: {error}")
             if isinstance(error, RouteFailedError) and not args.json:
                 for attempt in error.attempts:
                     sys.stderr.write(one_line(f"  {attempt.provider}/{attempt.model}: {attempt.outcome} "
@@ -199,9 +200,10 @@ def route_explain(args: argparse.Namespace) -> int:
         if args.json:
             print_json(rows)
         else:
+            # A ready hop's reason is "ready" unless it is the one that would serve: said once, in the state.
             print_table(("#", "provider", "model", "via", "state", "reason"),
-                        [(index, *(row[key] for key in ("provider", "model", "via", "state", "reason")))
-                         for index, row in enumerate(rows, 1)])
+                        [(index, h.provider, h.model, h.via, h.state, "" if h.reason == h.state else h.reason)
+                         for index, h in enumerate(plan, 1)])
         return EXIT_OK
 
     return _run(args, operation)
@@ -336,7 +338,8 @@ def image(args: argparse.Namespace) -> int:
             print_json({"path": str(saved.path), "provider": saved.provider, "model": saved.model,
                         "width": saved.width, "height": saved.height, "seed": saved.seed, "ms": round(saved.ms, 1)})
         else:
-            sys.stdout.write(f"{saved.path} ({saved.width}×{saved.height}, seed {saved.seed}, {saved.ms:.0f} ms)\n")
+            took = milliseconds(saved.ms)
+            sys.stdout.write(f"{saved.path} ({saved.width}×{saved.height}, seed {saved.seed}, {took})\n")
         return EXIT_OK
 
     return _run(args, operation)

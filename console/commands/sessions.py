@@ -17,6 +17,7 @@ from console.commands.output import print_json, print_table
 from console.commands.session import fail
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from console.widgets.chat_turn import footer_line, status_line
+from providers.display import count
 from providers.ledger import Ledger, LedgerError, UnknownSessionError
 from providers.safe_text import one_line, terminal_safe
 from providers.sessions import LoadedSession, find_session, load_session, session_document, session_facts, write_text
@@ -65,7 +66,7 @@ def transcript_text(loaded: LoadedSession) -> str:
     """The session as plain text: a heading, then each prompt and answer with the facts line under it."""
     record = loaded.record
     facts = [f"session {record.id}", *([f"target {record.target}"] if record.target else []),
-             f"{len(loaded.turns)} turns", loaded.settings.describe()]
+             count(len(loaded.turns), "turn"), loaded.settings.describe()]
     lines = [f"# {one_line(record.title)}", one_line(" · ".join(facts)), ""]
     if record.system_prompt:
         lines += ["System:", record.system_prompt, ""]

@@ -11,8 +11,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from console.panes.models_table import human_bytes, human_context
 from providers.deck import Deck
+from providers.display import byte_size, token_span
 from providers.errors import ProviderError, UnknownProviderError
 from providers.model_details import ModelSheet
 from providers.safe_text import one_line, terminal_safe
@@ -29,11 +29,11 @@ def sheet_facts(sheet: ModelSheet) -> list[tuple[str, str]]:
     else:
         facts += [("kind", entry.kind), ("state", sheet.state or "—")]
         if entry.context_length is not None:
-            facts.append((sheet.context_name, f"{entry.context_length} ({human_context(entry.context_length)})"))
-        for label, value in (("size", human_bytes(entry.size_bytes) if entry.size_bytes else None),
+            facts.append((sheet.context_name, f"{entry.context_length} ({token_span(entry.context_length)})"))
+        for label, value in (("size", byte_size(entry.size_bytes) if entry.size_bytes else None),
                              ("quantization", entry.quantization), ("family", entry.family),
                              ("parameters", entry.parameter_size),
-                             ("in VRAM", human_bytes(entry.size_vram_bytes) if entry.size_vram_bytes else None),
+                             ("in VRAM", byte_size(entry.size_vram_bytes) if entry.size_vram_bytes else None),
                              ("expires", entry.expires_at)):
             if value:
                 facts.append((label, value))

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from rich.text import Text
 from textual import work
@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from providers.base import PullProgress, closing_stream
 from providers.deck import Deck
+from providers.display import finite, percent
 from providers.errors import ProviderError, UnknownProviderError
 from providers.safe_text import one_line
 
@@ -30,6 +31,11 @@ REDRAW_EVERY_S = 0.1
 BAR_WIDTH = 12
 
 PullState = Literal["queued", "pulling", "done", "failed", "cancelled"]
+STATE_WIDTH = max(len(state) for state in get_args(PullState))
+"""Cells of the state column: every state fits ("cancelled"). A column sized by its first row cut the rest."""
+PROGRESS_WIDTH = BAR_WIDTH + len(" 100%")
+STATUS_COLUMN = "status"
+"""The server's words, of any length: that column is widened to each new status (the table scrolls sideways)."""
 _job_ids = itertools.count(1)
 
 
@@ -53,15 +59,19 @@ class PullJob:
         return self.state in ("done", "failed", "cancelled")
 
     def bar(self) -> str:
-        if self.fraction is None:
+        fraction = finite(self.fraction)
+        if fraction is None:
             return "·" * BAR_WIDTH
-        filled = round(self.fraction * BAR_WIDTH)
-        return f"{'█' * filled}{'░' * (BAR_WIDTH - filled)} {self.fraction:4.0%}"
+        fraction = min(1.0, max(0.0, fraction))  # a server's count past its total still fills the bar once
+        filled = round(fraction * BAR_WIDTH)
+        return f"{'█' * filled}{'░' * (BAR_WIDTH - filled)} {percent(fraction):>4}"
 
     def cells(self) -> tuple[Text, ...]:
-        """Plain Text cells: the model name and the status line are the server's words, never markup."""
+        """Plain Text cells: the model name and the status line are the server's words, never markup. A status
+        that only repeats the state ("done", "cancelled") is left out: it is said once."""
+        status = "" if self.status == self.state else self.status
         return tuple(Text(one_line(cell)) for cell in (f"{self.provider}/{self.model}", self.state, self.bar(),
-                                                       self.status))
+                                                       status))
 
 
 class PullQueue(Vertical):
@@ -100,7 +110,10 @@ class PullQueue(Vertical):
     def compose(self) -> ComposeResult:
         yield Label("Pulls  (x cancels the highlighted pull)")
         table: DataTable[Text] = DataTable(id="pull-rows", cursor_type="row", show_header=False)
-        table.add_columns("model", "state", "progress", "status")
+        table.add_column("model", key="model")
+        table.add_column("state", width=STATE_WIDTH, key="state")
+        table.add_column("progress", width=PROGRESS_WIDTH, key="progress")
+        table.add_column(STATUS_COLUMN, key=STATUS_COLUMN)
         yield table
 
     @property
@@ -196,7 +209,7 @@ class PullQueue(Vertical):
         if job.id not in self.table.rows:
             return
         for column, cell in zip(self.table.columns, job.cells(), strict=True):
-            self.table.update_cell(job.id, column, cell)
+            self.table.update_cell(job.id, column, cell, update_width=column == STATUS_COLUMN)
 
     def _drop_old(self) -> None:
         finished = [j for j in self.jobs if j.finished]

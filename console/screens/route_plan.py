@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from providers.deck import Deck
+from providers.display import count, duration, state_with_reason
 from providers.safe_text import one_line
 
 
@@ -18,11 +19,11 @@ def plan_text(deck: Deck, alias: str) -> str:
     """Plain text of `route explain ALIAS`, plus strategy, retries, timeouts and fallbacks."""
     route = deck.route(alias)
     timeouts = route.timeouts
-    limits = ", ".join(f"{name} {value:g}s" for name, value in
+    limits = ", ".join(f"{name} {duration(value)}" for name, value in
                        (("ttft", timeouts.ttft_s), ("idle", timeouts.idle_s), ("total", timeouts.total_s))
                        if value is not None) or "none"
     lines = [
-        f"{alias}: {route.strategy}, retries {route.retries}, timeouts {limits}",
+        f"{alias}: {route.strategy}, {count(route.retries, 'retry')}, timeouts {limits}",
         f"fallbacks: {', '.join(route.fallbacks) or 'none'}"
         + ("; continues a cut answer on the next hop" if route.continue_on_failover else ""),
         "",
@@ -30,7 +31,7 @@ def plan_text(deck: Deck, alias: str) -> str:
     for number, hop in enumerate(deck.explain(alias), start=1):
         mark = "▶" if hop.reason == "would serve now" else " "
         lines.append(f"{mark} {number}. {hop.provider}/{hop.model}  via {hop.via}")
-        lines.append(f"      {hop.state}: {hop.reason}")
+        lines.append(f"      {state_with_reason(hop.state, hop.reason)}")
     # A skip reason can quote a server's error: one terminal-safe line apiece.
     return "\n".join(one_line(line) for line in lines)
 

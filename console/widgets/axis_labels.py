@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from providers import display
+
 SUFFIXES: tuple[tuple[float, str], ...] = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
 """Large values are shortened so an axis label stays a few cells wide on an 80-column screen."""
 
@@ -42,19 +44,5 @@ def tick_labels(ticks: Sequence[float], *, money: bool = False) -> list[str]:
 
 
 def money(usd: float) -> str:
-    """A sum of dollars as an operator reads it: `$0.00`, `$0.0002` (one significant digit below a cent),
-    `$0.42`, `$12.50`, `$1.2k`, `$3.4M`."""
-    if not math.isfinite(usd):
-        return "$?"
-    size = abs(usd)
-    sign = "-" if usd < 0 else ""
-    for divisor, suffix in SUFFIXES:
-        if size >= divisor:
-            return f"{sign}${size / divisor:.1f}{suffix}"
-    if size == 0 or size >= 0.01:
-        return f"{sign}${size:.2f}"
-    decimals = -math.floor(math.log10(size))
-    text = f"{size:.{decimals}f}"
-    if float(text) >= 0.01:  # 0.0099 rounds up to a cent
-        text = f"{size:.2f}"
-    return f"{sign}${text}"
+    """A sum of dollars as an operator reads it: `$0.00`, `$0.0002`, `$0.42`, `$1.2k` (providers.display.usd)."""
+    return display.usd(usd)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from providers.adapters.openai_parse import as_dict, as_float, as_str, models_from_list, props_context
 from providers.adapters.prometheus import llamacpp_summary, vllm_summary
 from providers.base import Health, HealthStatus
+from providers.display import count
 from providers.errors import AuthFailedError, NotFoundError, OverloadedError, ProviderError, ServerError
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ async def _lmstudio_probe(adapter: OpenAICompatAdapter) -> Health:
             raise
         return await _models_probe(adapter)  # LM Studio before REST v0
     models = models_from_list(listing, adapter.name, resident=False)
-    return Health("up", models_loaded=tuple(m.name for m in models if m.loaded), detail=f"{len(models)} models")
+    return Health("up", models_loaded=tuple(m.name for m in models if m.loaded), detail=count(len(models), "model"))
 
 
 def _load_detail(summary: dict[str, float]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,31 @@ def test_route_explain_shows_skipped_down_hops(lab: Lab, config_file: Path) -> N
     plan = json.loads(result.stdout)
     assert [(hop["provider"], hop["state"]) for hop in plan] == [("box-vllm", "skipped"), ("local-ollama", "ready")]
     assert plan[0]["reason"] == "unhealthy (down)"
+
+
+def tab_rows(stdout: str) -> list[list[str]]:
+    """A piped table: the heading line, then one tab-separated row per line."""
+    return [line.split("\t") for line in stdout.splitlines()]
+
+
+def test_route_explain_table_says_each_state_once(lab: Lab, config_file: Path) -> None:
+    every_hop_up = run(config_file, "route", "explain", "chat")
+    assert every_hop_up.returncode == 0, every_hop_up.stderr
+    heading, *rows = tab_rows(every_hop_up.stdout)
+    assert heading[4:] == ["state", "reason"]
+    assert [row[4:] for row in rows] == [["ready", "would serve now"], ["ready", ""]]
+    lab.set_faults("box-vllm", "refuse")
+    one_down = run(config_file, "route", "explain", "chat")
+    assert [row[4:] for row in tab_rows(one_down.stdout)[1:]] == [["skipped", "unhealthy (down)"],
+                                                                 ["ready", "would serve now"]]
+
+
+def test_health_table_writes_latency_for_a_person(config_file: Path) -> None:
+    result = run(config_file, "health")
+    assert result.returncode == 0, result.stderr
+    heading, *rows = tab_rows(result.stdout)
+    latency = heading.index("latency")
+    assert rows and all(re.fullmatch(r"\d+(\.\d)? m?s", row[latency]) for row in rows), rows
 
 
 def test_pull_then_delete_with_the_exact_call_shown(config_file: Path) -> None:
