@@ -9,15 +9,18 @@ import re
 BINDING_IDS: tuple[str, ...] = (
     # The shell (console/keymap.py): pane digits, pane switching, the command line, filter, help and quitting.
     "pane-health", "pane-models", "pane-graphs", "pane-routes", "pane-chat", "pane-images",
-    "next-pane", "previous-pane", "command-line", "filter", "filter-submit", "help", "back", "refresh",
+    "next-pane", "previous-pane", "command-line", "filter", "filter-submit", "help", "events", "back", "refresh",
     "palette", "quit", "interrupt",
-    # Tables shared by the panes.
-    "table-wide",
+    # Tables shared by the panes and dialogs: vim movement, sort, the wide view.
+    "table-down", "table-up", "table-top", "table-bottom", "table-page-down", "table-page-up",
+    "table-sort", "table-sort-reverse", "table-wide",
+    # Copy (`y`) in the Health, Models, Chat and Images panes and the confirmation dialogs.
+    "copy",
     # Health pane.
     "health-details", "health-probe",
     # Models pane.
     "models-pull", "models-delete", "models-unload", "models-load", "models-restart", "models-details",
-    "models-switch-checkpoint", "models-cancel-pull", "models-sort",
+    "models-switch-checkpoint", "models-cancel-pull",
     # Graphs pane.
     "graphs-range-longer", "graphs-range-shorter", "graphs-freeze",
     # Routes pane.
@@ -28,12 +31,18 @@ BINDING_IDS: tuple[str, ...] = (
     "images.generate", "images.interrupt", "images.prompt",
     "form.next-field", "form.previous-field", "form.field-below", "form.field-above",
     # Dialogs and screens.
-    "command-cancel", "command-complete", "confirm-cancel", "confirm-switch", "details-close",
+    "command-cancel", "command-complete", "command-history-older", "command-history-newer", "confirm-cancel",
+    "confirm-switch", "details-close",
     "model-details-close", "help-close", "keys-close", "keys-delete", "onboarding-close", "plan-close",
     "plan-refresh", "pull-dialog-cancel", "sessions.close", "sessions.new", "sessions.rename", "sessions.delete",
     "chat-settings.cancel", "chat-settings.save",
+    # Events view.
+    "events-back", "events-filter", "events-follow",
 )
 """Every binding id of the console, grouped by where the binding lives."""
+
+RENAMED: dict[str, str] = {"models-sort": "table-sort"}
+"""Ids that moved (the sort key went from the Models pane to every table): the error names the new id."""
 
 _KNOWN = frozenset(BINDING_IDS)
 _WORD_BREAK = re.compile(r"[-._]")
@@ -56,7 +65,7 @@ def check_binding_id(name: str) -> str:
     """A `ui.keys` id as written; ValueError naming the likely id for one the console does not have."""
     if name.strip() in _KNOWN:
         return name
-    guess = _closest_id(name.strip())
+    guess = RENAMED.get(name.strip()) or _closest_id(name.strip())
     if guess:
         raise ValueError(f"unknown key binding id '{name}' — did you mean '{guess}'?")
     raise ValueError(f"unknown key binding id '{name}' — ids name a place and an action, e.g. models-pull or "

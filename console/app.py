@@ -9,6 +9,7 @@ ledger banner (cheap compares that redraw nothing unchanged), and the shown pane
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import PurePath
 from typing import TYPE_CHECKING, ClassVar
 
@@ -22,10 +23,12 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Static, TextArea
 
 from console.bridge import DeckBridge
+from console.clipboard import clipboard_writes
 from console.keymap import APP_BINDINGS, keymap_from_config, pane_binding_id
 from console.panes import PANES, PANES_CSS
 from console.panes.base import CLOCK_S, DeckPane
 from console.panes.unavailable import UnavailablePane
+from console.screens.confirm import QuitDialog
 from console.screens.help import HelpScreen, live_entries
 from console.screens.onboarding import OnboardingScreen
 from console.shell_commands import DeckCommandProvider, ShellCommands
@@ -252,6 +255,41 @@ class DeckApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(live_entries(self), self.shell.commands))
+
+    def action_events(self) -> None:
+        """`E`: the Events view (the same as `:events`; nothing if it is already open)."""
+        self.shell.cmd_events([])
+
+    # --- leaving and the clipboard --------------------------------------------------------------------
+
+    def running_work(self) -> list[str]:
+        """What quitting would stop, pane by pane."""
+        return [work for pane in list(self.panes.values()) if pane.is_attached for work in pane.running_work()]
+
+    async def action_quit(self) -> None:
+        """Ctrl-Q: quit, but first ask while something runs; pressed again over that dialog, it quits. Ctrl-C, a
+        hang-up and SIGTERM never ask (`action_interrupt`, console/leaving.py)."""
+        running = self.running_work()
+        if not running or isinstance(self.screen, QuitDialog):
+            self.exit()
+            return
+        self.push_screen(QuitDialog(running), self._quit_if_confirmed)
+
+    def _quit_if_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.exit()
+
+    def action_interrupt(self) -> None:
+        self.exit()
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Textual's OSC 52 write (which also keeps `self.clipboard`), and inside tmux the same sequence passed
+        through to the outer terminal (console/clipboard.py)."""
+        super().copy_to_clipboard(text)
+        writes = clipboard_writes(text, os.environ)[1:]  # the first, the plain sequence, Textual has written
+        if writes and self._driver is not None:
+            for sequence in writes:
+                self._driver.write(sequence)
 
     def action_refresh_now(self) -> None:
         self.deck.probe_now()

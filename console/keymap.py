@@ -31,12 +31,16 @@ APP_BINDINGS: list[Binding] = [
     # handed out, so `/ name Enter ctrl+d` typed ahead acts on the filtered table.
     Binding("enter", "submit_filter", "Apply filter", id="filter-submit", priority=True, show=False),
     Binding("question_mark", "help", "Help", id="help", key_display="?"),
+    # E (shift+e): e is the Routes pane's explain; no pane or table binds E. The App's action_events opens the view.
+    # Not in the footer, which keeps its room for the pane's own keys; `?` lists it.
+    Binding("E", "events", "Events", id="events", show=False),
     Binding("escape", "step_back", "Back", id="back", show=False),
     Binding("ctrl+r", "refresh_now", "Refresh", id="refresh"),
     Binding("ctrl+p", "command_palette", "Palette", id="palette", priority=True, show=False),
+    # Asks first while a pull, an image or a chat reply runs (pressed again, it quits).
     Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
-    # Priority: ctrl+c must quit (cleanly) wherever focus is, as operators expect of a terminal tool.
-    Binding("ctrl+c", "quit", "Quit", id="interrupt", show=False, priority=True),
+    # Priority: ctrl+c must quit (cleanly) wherever focus is, as operators expect of a terminal tool; it never asks.
+    Binding("ctrl+c", "interrupt", "Quit", id="interrupt", show=False, priority=True),
 ]
 """Global keys. Panes add their own (with ids) and the footer shows those of the focused pane."""
 

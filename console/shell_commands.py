@@ -9,13 +9,30 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from console.screens.command_line import Completions, available_commands, find_command, parse_command
+from config.loader import ConfigError, ConfigProblem, load_config
+from console.command_history import HISTORY_FILE_NAME, CommandHistory
+from console.screens.command_line import (
+    Completions,
+    available_commands,
+    closest,
+    find_command,
+    parse_command,
+    unknown_name,
+)
 from console.screens.route_plan import RoutePlanScreen
+from providers.errors import ProviderError
+from providers.safe_text import one_line
 
 if TYPE_CHECKING:
     from console.app import DeckApp
 
 PANE_COMMANDS = ("health", "models", "graphs", "routes", "chat", "images")
+MODEL_CHECK_S = 2.0
+"""How long `:chat PROVIDER/MODEL` waits for the provider's catalog to check the model; a slower one is not asked."""
+SHOWN_PROBLEMS = 10
+"""A refused `:reload` lists this many of the config's problems; `llmdeck config validate` lists them all."""
+REFUSED_RELOAD_TIMEOUT_S = 30.0
+"""A refused `:reload` stays on screen this long: there may be several problems to read."""
 
 
 class ShellCommands:
@@ -24,6 +41,7 @@ class ShellCommands:
     def __init__(self, app: DeckApp) -> None:
         self.app = app
         self.commands = available_commands(readonly=app.readonly, demo=app.demo is not None)
+        self.history = CommandHistory.load(app.deck.data_dir / HISTORY_FILE_NAME)
 
     def completions(self) -> Completions:
         deck = self.app.deck
@@ -32,7 +50,7 @@ class ShellCommands:
         return Completions(self.commands, {
             "provider": providers, "alias": aliases, "target": [*aliases, *(f"{p}/" for p in providers)],
             "spec": ["off", "refuse", "503", "429:5", "delay:2", "stall_mid:5", "cut"],
-        })
+        }, history=self.history)
 
     def fail(self, message: str) -> None:
         self.app.notify(message, severity="error", markup=False)
@@ -50,7 +68,10 @@ class ShellCommands:
             elif refused is not None:
                 self.fail(f":{name} only works in the demo (llmdeck --demo)")
             else:
-                self.fail(f"unknown command :{name} — press ? for help, : then Tab to complete")
+                self.fail(self._unknown_command(name))
+            return
+        if spec.name == "chat" and args and (problem := await self._target_problem(args[0])) is not None:
+            self.fail(problem)
             return
         if spec.name in PANE_COMMANDS:
             await self.app.show_pane(spec.name)
@@ -62,6 +83,48 @@ class ShellCommands:
         if asyncio.iscoroutine(result):
             await result
 
+    def _unknown_command(self, name: str) -> str:
+        nearest = closest(name, [n for c in self.commands for n in (c.name, *c.aliases)])
+        if nearest is not None:
+            return f"unknown command :{name} — did you mean :{nearest}?"
+        return f"unknown command :{name} — press ? for help, : then Tab to complete"
+
+    def _provider_problem(self, provider: str) -> str | None:
+        known = list(self.app.deck.providers)
+        return None if provider in known else unknown_name("provider", provider, known)
+
+    async def _target_problem(self, target: str) -> str | None:
+        """Why `:chat TARGET` names no alias, provider or model there is (with the nearest one), or None. The
+        model is checked against the provider's catalog when it answers within MODEL_CHECK_S."""
+        deck = self.app.deck
+        aliases = deck.aliases()
+        if target in aliases:
+            return None
+        provider, slash, model = target.partition("/")
+        if not slash:
+            if target in deck.providers:
+                return f"name a model too: :chat {target}/MODEL"
+            nearest = closest(target, [*aliases, *deck.providers])
+            if nearest is None:
+                return unknown_name("alias", target, aliases)
+            shown = f"{nearest}/MODEL" if nearest in deck.providers else nearest
+            return f"unknown target {target!r} — did you mean {shown}?"
+        if (problem := self._provider_problem(provider)) is not None:
+            return problem
+        if not model:
+            return f"name a model after the slash: :chat {provider}/MODEL"
+        if provider not in deck.adapters:
+            return None  # no adapter to ask: the chat pane says so itself
+        try:
+            async with asyncio.timeout(MODEL_CHECK_S):
+                catalog = await deck.catalog(provider)
+        except (TimeoutError, ProviderError):
+            return None  # the provider cannot tell now; the chat itself will
+        models = [entry.model.name for entry in catalog.entries if entry.model.provider == provider]
+        if provider in catalog.errors or not models or model in models:
+            return None
+        return unknown_name(f"model at {provider}", model, models)
+
     def _call_pane(self, pane_id: str, method: str, *args: str) -> None:
         target = getattr(self.app.pane(pane_id), method, None)
         if callable(target):
@@ -70,21 +133,37 @@ class ShellCommands:
             self.fail(f"the {pane_id} pane of this build cannot {method.replace('_', ' ')}")
 
     async def cmd_pull(self, args: list[str]) -> None:
-        if len(args) != 2 or args[0] not in self.app.deck.providers:
+        if len(args) != 2:
             self.fail("usage: :pull PROVIDER MODEL (PROVIDER one of " + ", ".join(self.app.deck.providers) + ")")
+            return
+        if (problem := self._provider_problem(args[0])) is not None:
+            self.fail(problem)
             return
         await self.app.show_pane("models")
         self._call_pane("models", "request_pull", *args)
 
     def cmd_route(self, args: list[str]) -> None:
-        if len(args) != 1 or args[0] not in self.app.deck.aliases():
+        if len(args) != 1:
             self.fail("usage: :route ALIAS (one of " + ", ".join(self.app.deck.aliases()) + ")")
             return
+        if args[0] not in self.app.deck.aliases():
+            self.fail(unknown_name("alias", args[0], self.app.deck.aliases()))
+            return
         self.app.push_screen(RoutePlanScreen(self.app.deck, args[0]))
+
+    def cmd_events(self, args: list[str]) -> None:
+        """The Events view, its filter set to the words given (`:events box-vllm`); once open, again does nothing."""
+        from console.screens.events import EventsScreen
+
+        if not isinstance(self.app.screen, EventsScreen):
+            self.app.push_screen(EventsScreen(self.app.deck, " ".join(args)))
 
     def cmd_chaos(self, args: list[str]) -> None:
         if not args:
             self.fail("usage: :chaos PROVIDER [SPEC|off]")
+            return
+        if (problem := self._provider_problem(args[0])) is not None:
+            self.fail(problem)
             return
         self.app.run_worker(self.apply_chaos(args[0], " ".join(args[1:]) or None), group="chaos",
                             exit_on_error=False)
@@ -129,11 +208,43 @@ class ShellCommands:
     def cmd_refresh(self, args: list[str]) -> None:
         self.app.action_refresh_now()
 
+    async def cmd_reload(self, args: list[str]) -> None:
+        """Read the config file again; apply it only when it is valid as a whole, else keep the running one."""
+        deck = self.app.deck
+        path = deck.config_path
+        if path is None:
+            self.fail("nothing to reload: " + ("the demo has no config file" if self.app.demo is not None else
+                                               "no config file was read at start (the servers were found by probing)"))
+            return
+        try:
+            config = await asyncio.to_thread(load_config, path)
+        except ConfigError as exc:
+            problems = exc.problems
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            deck.record_config_reload(path, error=one_line(f"{problems[0]}{more}"))
+            self.app.notify(refused_reload(problems), severity="error", markup=False,
+                            timeout=REFUSED_RELOAD_TIMEOUT_S)
+            return
+        change = await deck.reload(config)
+        deck.record_config_reload(path, changes=change.lines())
+        self.app.action_refresh_now()
+        self.app.notify(one_line(f"reloaded {path}: {change.describe()}"), markup=False)
+
     def cmd_help(self, args: list[str]) -> None:
         self.app.action_help()
 
     def cmd_q(self, args: list[str]) -> None:
         self.app.exit()
+
+
+def refused_reload(problems: list[ConfigProblem]) -> str:
+    """The first problem and the count on the first line, then each problem (up to SHOWN_PROBLEMS) on its own."""
+    count = f"{len(problems)} problems" if len(problems) != 1 else "1 problem"
+    lines = [f"config not reloaded, the running one stays ({count}): {problems[0]}"]
+    lines += [str(problem) for problem in problems[1:SHOWN_PROBLEMS]]
+    if len(problems) > SHOWN_PROBLEMS:
+        lines.append(f"… {len(problems) - SHOWN_PROBLEMS} more: llmdeck config validate lists them all")
+    return "\n".join(one_line(line) for line in lines)  # the problems quote the file: shown as plain text
 
 
 class DeckCommandProvider(Provider):

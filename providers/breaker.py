@@ -1,11 +1,13 @@
 """Circuit breakers per provider+model: closed → open → half-open → closed. The Router owns the board; others
-read a breaker through `BreakerReading` and feed it through the Router's methods."""
+read a breaker through `BreakerReading`, feed it through the Router's methods, and hear of its moves through
+`BreakerBoard.subscribe` (the Deck's event journal does)."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, NamedTuple
 
 BreakerState = Literal["closed", "open", "half_open"]
@@ -23,6 +25,22 @@ class BreakerReading(NamedTuple):
 
 
 CLOSED = BreakerReading("closed", 0.0, "")
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerChange:
+    """A breaker moved from `was` to `now`, and why."""
+
+    provider: str
+    model: str
+    was: BreakerState
+    now: BreakerState
+    why: str
+
+
+BreakerMoved = Callable[[BreakerState, BreakerState, str], None]
+"""Told (was, now, why) each time one breaker changes state."""
+BreakerListener = Callable[[BreakerChange], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +69,18 @@ class CircuitBreaker:
     consecutive: int = 0
     probe_in_flight: bool = False
     outcomes: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=256))
+    on_change: BreakerMoved | None = field(default=None, repr=False, compare=False)
+
+    def _move(self, state: BreakerState, why: str) -> None:
+        was, self.state = self.state, state
+        if was != state and self.on_change is not None:
+            self.on_change(was, state, why)
 
     def current(self, now: float) -> BreakerState:
         """The state at `now`: an open breaker whose cooldown has passed is half-open."""
         if self.state == "open" and now >= self.opened_until:
-            self.state = "half_open"
             self.probe_in_flight = False
+            self._move("half_open", "cooldown over, the next request probes")
         return self.state
 
     def allow(self, now: float) -> bool:
@@ -73,8 +97,9 @@ class CircuitBreaker:
         self.outcomes.append((now, True))
         self.consecutive = 0
         if self.state != "closed":
-            self.state = "closed"
+            why = "the probe request succeeded" if self.state == "half_open" else "a request succeeded"
             self.reason = ""
+            self._move("closed", why)
         self.probe_in_flight = False
 
     def record_failure(self, now: float, reason: str) -> None:
@@ -97,21 +122,22 @@ class CircuitBreaker:
         left = max(0.0, self.opened_until - now) if state == "open" else 0.0
         return BreakerReading(state, left, self.reason)
 
-    def end_cooldown(self, now: float) -> None:
+    def end_cooldown(self, now: float, why: str = "its provider is up again") -> None:
         """An open breaker half-opens at once: the next request probes instead of waiting out the cooldown."""
         if self.current(now) == "open":
             self.opened_until = now
-            self.current(now)
+            self.probe_in_flight = False
+            self._move("half_open", why)
 
     def open_until(self, now: float, until: float, reason: str) -> None:
         """Open until a known time (a rate limit's Retry-After)."""
         self._open(max(until, self.opened_until if self.state == "open" else 0.0), reason)
 
     def _open(self, until: float, reason: str) -> None:
-        self.state = "open"
         self.opened_until = until
         self.reason = reason
         self.probe_in_flight = False
+        self._move("open", reason)
 
 
 class BreakerBoard:
@@ -123,13 +149,25 @@ class BreakerBoard:
         self.policy = policy or BreakerPolicy()
         self.clock = clock or time.monotonic
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        self._listeners: list[BreakerListener] = []
 
     def get(self, provider: str, model: str) -> CircuitBreaker:
         key = (provider, model)
         breaker = self._breakers.get(key)
         if breaker is None:
-            breaker = self._breakers[key] = CircuitBreaker(self.policy)
+            breaker = self._breakers[key] = CircuitBreaker(self.policy,
+                                                           on_change=partial(self._moved, provider, model))
         return breaker
+
+    def subscribe(self, listener: BreakerListener) -> Callable[[], None]:
+        """Call `listener` with every state change of every breaker; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _moved(self, provider: str, model: str, was: BreakerState, now: BreakerState, why: str) -> None:
+        change = BreakerChange(provider, model, was, now, why)
+        for listener in list(self._listeners):
+            listener(change)
 
     def items(self) -> list[tuple[tuple[str, str], CircuitBreaker]]:
         return list(self._breakers.items())
@@ -146,7 +184,7 @@ class BreakerBoard:
                 breaker.open_until(now, now + breaker.policy.cooldown_s,
                                    f"health probe: {detail}"[:HEALTH_REASON_CHARS])
             elif status == "up":
-                breaker.end_cooldown(now)
+                breaker.end_cooldown(now, "health probe: up again")
 
     def worst(self, provider: str, now: float) -> BreakerReading:
         """The worst breaker over the provider's models; of two open ones, the one open longer."""

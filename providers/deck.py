@@ -10,13 +10,15 @@ Who owns what:
   event) is the Deck's, kept in a RunBook (providers/chat_run.py) that `stop()` drains before the ledger closes.
 - Chat sessions are the ledger's rows, read and written for every front end by providers/sessions.py.
 Operations are async; events (health, finished requests, catalog changes) go to subscribers on the event loop.
+- The event journal (providers/deck_journal.py) is the Deck's: the Deck notes health changes, breaker moves,
+  finished requests, model operations and config reloads in it, and the ledger's last requests at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,8 +39,11 @@ from providers.base import (
     PullProgress,
     Usage,
 )
-from providers.chat_run import ChatRun, RunBook, record_run
+from providers.breaker import BreakerBoard
+from providers.chat_run import ChatRun, RunBook, record_run, request_status
+from providers.deck_journal import HISTORY_ROWS, DeckJournal
 from providers.deck_readouts import DeckReadouts
+from providers.deck_reload import ConfigChange, config_change
 from providers.deck_signals import Budget, DeckSignals, SpendBook
 from providers.errors import AuthFailedError, ProviderError, UnknownProviderError, UnsupportedError
 from providers.http import make_client
@@ -145,14 +150,22 @@ def reply_bounds(config: DeckConfig) -> ReplyBounds:
     return ReplyBounds(RouteTimeouts(idle_s=limits.idle_s, total_s=limits.total_s), limits.max_answer_chars)
 
 
+async def month_spend(ledger: Ledger, providers: Iterable[str], now: datetime) -> dict[str, float]:
+    """What each provider has cost since the start of `now`'s month, by the ledger."""
+    since = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return {name: await asyncio.to_thread(ledger.spend_since, name, since) for name in providers}
+
+
 class Deck(DeckReadouts):
     """Build with a config and a data dir; `async with deck:` starts the monitor and opens the ledger. The console
     reads and asks through the Deck's methods (providers/deck_readouts.py), never through its parts."""
 
     def __init__(self, config: DeckConfig, data_dir: Path, *, monitor_policy: MonitorPolicy | None = None,
                  client: httpx.AsyncClient | None = None, demo: bool = False,
-                 output_dir: Path | None = None) -> None:
+                 output_dir: Path | None = None, config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path
+        """The file `config` was read from, read again by a reload; None when there is none (demo, discovery)."""
         self.data_dir = data_dir
         self.output_dir = output_dir or data_dir
         """Where chat exports and generated images are written: the data dir, unless the demo keeps them apart."""
@@ -163,6 +176,8 @@ class Deck(DeckReadouts):
             p.name: build_adapter(adapter_options(p), self.client) for p in config.providers if p.kind in ADAPTERS
         }
         self.unsupported = [p.name for p in config.providers if p.kind not in ADAPTERS]
+        self.retired: dict[str, ProviderConfig] = {}
+        """Providers a reload removed or replaced, by name: a chat still under way on one is priced by its kind."""
         self.prices = PriceTable.load_bundled(config.prices)
         self.metrics = RollingMetrics()
         self.spend = SpendBook({b.provider: Budget(b.provider, b.usd_per_day, b.usd_per_month) for b in config.budgets})
@@ -171,9 +186,9 @@ class Deck(DeckReadouts):
             kinds={p.name: p.kind for p in config.providers}, prices=self.prices, spend=self.spend,
             health_of=self.monitor.status, latency_of=self.metrics.recent_latency,
         )
-        limits = {p.name: LimitPolicy(p.rpm, p.tpm, p.max_concurrency) for p in config.providers}
-        self.router = Router(self.adapters, route_from_config(config), limits=limits, signals=self.signals,
-                             observer=self._hop_finished, bounds=reply_bounds(config))
+        self.router = self._router_for(config, self.adapters)
+        self.journal = DeckJournal()
+        self.router.on_breaker_change(self.journal.breaker)  # the board outlives a reload's new router
         self.ledger: Ledger | None = None
         self.ledger_problem: str | None = None
         """Why the ledger could not be opened or last written (one line with what to do); None while it works."""
@@ -200,14 +215,14 @@ class Deck(DeckReadouts):
         try:
             now = datetime.now().astimezone()
             day = await asyncio.to_thread(ledger.spend_today_by_provider)
-            month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-            month = {name: await asyncio.to_thread(ledger.spend_since, name, month_start.timestamp())
-                     for name in self.spend.budgets}
+            month = await month_spend(ledger, self.spend.budgets, now)
+            history = await asyncio.to_thread(ledger.recent_requests, HISTORY_ROWS)
         except LedgerError:
             await asyncio.to_thread(ledger.close)
             raise
         self.spend.seed(day, month, now)
         self.ledger = ledger
+        self.journal.history(history)
 
     async def stop(self) -> None:
         """Stop the monitor, finish the chat runs still open (their rows written, bounded), then close."""
@@ -230,6 +245,7 @@ class Deck(DeckReadouts):
     def _on_health(self, event: HealthEvent) -> None:
         """Tell the router a provider's health changed (down opens its breakers, up half-opens them), then pass
         the event on."""
+        self.journal.health(event)  # before the breaker moves it causes, as it happened
         if event.changed:
             self.router.note_health(event.provider, event.health.status, event.health.detail)
         self._emit(event)
@@ -271,9 +287,10 @@ class Deck(DeckReadouts):
         return run
 
     def cost_of(self, provider: str, model: str, usage: Usage | None) -> float:
-        if usage is None:
+        config = self.providers.get(provider) or self.retired.get(provider)
+        if usage is None or config is None:
             return 0.0
-        return self.prices.cost_of(self.providers[provider].kind, model, usage, provider=provider) or 0.0
+        return self.prices.cost_of(config.kind, model, usage, provider=provider) or 0.0
 
     def _hop_finished(self, attempt: Attempt, usage: Usage | None) -> None:
         if attempt.outcome == "skipped":
@@ -301,7 +318,49 @@ class Deck(DeckReadouts):
         elif (problem := await record_run(self.ledger, run, served)) is not None:
             self.ledger_problem = problem  # the answer was still given; the caller reports the lost row
         error_kind = run.error.kind if run.error else None
+        self.journal.request(routed.route.alias, routed.served_by, routed.attempts, status=request_status(run),
+                             latency_ms=routed.total_ms, cost_usd=cost, error_kind=error_kind,
+                             error=str(run.error) if run.error else None)
         self._emit(RequestFinished(routed.route.alias, routed.served_by, tuple(routed.attempts), cost, error_kind))
+
+    # --- config reload ------------------------------------------------------------------------------------
+
+    def _router_for(self, config: DeckConfig, adapters: dict[str, Adapter],
+                    breakers: BreakerBoard | None = None) -> Router:
+        limits = {p.name: LimitPolicy(p.rpm, p.tpm, p.max_concurrency) for p in config.providers}
+        return Router(adapters, route_from_config(config), limits=limits, signals=self.signals, breakers=breakers,
+                      observer=self._hop_finished, bounds=reply_bounds(config))
+
+    async def reload(self, config: DeckConfig) -> ConfigChange:
+        """Apply a validated config to the running deck. Providers and routes are added, removed or replaced, and
+        the monitor's schedule follows them. The ledger, metrics, spend, breakers and open chats stay: a chat in
+        flight keeps the router it began on, with that router's adapters, to its end."""
+        change = config_change(self.config, config)
+        gone = {*change.providers_removed, *change.providers_replaced}
+        kept = {name: adapter for name, adapter in self.adapters.items() if name not in gone}
+        adapters = {p.name: kept[p.name] if p.name in kept else build_adapter(adapter_options(p), self.client)
+                    for p in config.providers if p.kind in ADAPTERS}
+        self.retired.update((name, self.providers[name]) for name in gone)
+        old_budgets, old_router = set(self.spend.budgets), self.router
+        self.config, self.providers, self.adapters = config, {p.name: p for p in config.providers}, adapters
+        self.unsupported = [p.name for p in config.providers if p.kind not in ADAPTERS]
+        if "prices" in change.other_live:  # live prices (OpenRouter's) come back with the next catalog
+            self.prices = self.signals.prices = PriceTable.load_bundled(config.prices)
+        self.signals.kinds = {p.name: p.kind for p in config.providers}
+        self.spend.budgets = {b.provider: Budget(b.provider, b.usd_per_day, b.usd_per_month) for b in config.budgets}
+        self.router = self._router_for(config, adapters, old_router.breakers)
+        # An unchanged provider's limiter goes on counting the requests it has under way on the old router.
+        self.router.limiters.update((name, old_router.limiters[name]) for name in kept if name in old_router.limiters)
+        await self.monitor.watch(adapters, renewed=change.providers_renewed)
+        budgeted = [name for name in self.spend.budgets if name not in old_budgets]
+        if budgeted and self.ledger is not None:  # this month's spend so far, as at start
+            try:
+                self.spend.seed({}, await month_spend(self.ledger, budgeted, datetime.now().astimezone()))
+            except LedgerError as exc:
+                self.ledger_problem = str(exc)
+        for name in change.providers_renewed:
+            self._emit(CatalogChanged(name))
+        return change
 
     # --- health and catalog ---------------------------------------------------------------------------------
 
@@ -363,21 +422,29 @@ class Deck(DeckReadouts):
 
     async def pull(self, provider: str, model: str) -> AsyncIterator[PullProgress]:
         adapter = self.adapter(provider)
-        async for progress in adapter.pull(model):
-            yield progress
-            if progress.done:
-                self._emit(CatalogChanged(provider))
+        with self.journal.operation("pull", provider, model) as record:
+            async for progress in adapter.pull(model):
+                record.finished = record.finished or progress.done
+                yield progress
+                if progress.done:
+                    self._emit(CatalogChanged(provider))
 
     async def delete(self, provider: str, model: str) -> None:
-        await self.adapter(provider).delete(model)
+        adapter = self.adapter(provider)
+        with self.journal.operation("delete", provider, model):
+            await adapter.delete(model)
         self._emit(CatalogChanged(provider))
 
     async def load(self, provider: str, model: str) -> None:
-        await self.adapter(provider).load(model)
+        adapter = self.adapter(provider)
+        with self.journal.operation("load", provider, model):
+            await adapter.load(model)
         self._emit(CatalogChanged(provider))
 
     async def unload(self, provider: str, model: str) -> None:
-        await self.adapter(provider).unload(model)
+        adapter = self.adapter(provider)
+        with self.journal.operation("unload", provider, model):
+            await adapter.unload(model)
         self._emit(CatalogChanged(provider))
 
     async def model_details(self, provider: str, model: str) -> ModelSheet:
@@ -386,7 +453,9 @@ class Deck(DeckReadouts):
 
     async def switch_checkpoint(self, provider: str, model: str) -> None:
         """Make `model` the provider's active image checkpoint (A1111); UnsupportedError where there is none."""
-        await switch_checkpoint(self.adapter(provider), model)
+        adapter = self.adapter(provider)
+        with self.journal.operation("switch", provider, model):
+            await switch_checkpoint(adapter, model)
         self._emit(CatalogChanged(provider))
 
     def restart_plan(self, provider: str) -> RestartPlan:
@@ -400,9 +469,20 @@ class Deck(DeckReadouts):
         # Keys referenced from the environment are known secrets even before any request has read them.
         register_environment_secrets(ref for p in self.config.providers
                                      for ref in (p.api_key_ref, *p.header_refs.values()) if ref is not None)
-        outcome = await run_restart(self.restart_plan(provider))
+        plan = self.restart_plan(provider)
+        with self.journal.operation("restart", provider) as record:
+            outcome = await run_restart(plan)
+            if outcome.returncode != 0:
+                record.error = f"the restart command exited with status {outcome.returncode}"
+            record.detail = outcome.output.strip()
         self.monitor.probe_now(provider)
         return outcome
+
+    def record_config_reload(self, source: str | Path, *, error: str | None = None,
+                             changes: Sequence[str] = ()) -> None:
+        """Note a config reload in the event journal: applied (`changes`: one line per thing that changed), or
+        refused with `error` (the running config stays). For `:reload`, and whatever else reads the file again."""
+        self.journal.config_reload(str(source), error=error, changes=changes)
 
     # --- images -------------------------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ from typing import Literal
 
 from providers.base import Adapter, Health
 from providers.breaker import BreakerReading
+from providers.deck_journal import DeckJournal
 from providers.deck_signals import SpendBook
+from providers.journal import JournalEntry
 from providers.ledger import Ledger
 from providers.metrics import RollingMetrics
 from providers.monitor import HealthMonitor
@@ -32,6 +34,7 @@ class DeckReadouts:
     metrics: RollingMetrics
     spend: SpendBook
     ledger: Ledger | None
+    journal: DeckJournal
 
     # --- routes and load ---------------------------------------------------------------------------------
 
@@ -89,6 +92,17 @@ class DeckReadouts:
     def history(self) -> Ledger | None:
         """The open ledger, where requests and chat sessions are kept; None while history is off."""
         return self.ledger
+
+    # --- events ---------------------------------------------------------------------------------------------
+
+    def events(self) -> list[JournalEntry]:
+        """The event journal, oldest first (bounded): health changes, failed probes, breaker moves, requests (the
+        ledger's from before this run first), model operations and config reloads."""
+        return self.journal.entries()
+
+    def latest_event_seq(self) -> int:
+        """The newest event's number, 0 before any: compare it to know whether `events()` has anything new."""
+        return self.journal.latest_seq
 
     # --- providers -------------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from providers.base import Adapter, Health
@@ -59,6 +59,7 @@ class HealthMonitor:
         self._listeners: list[HealthListener] = []
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
+        self._running = False
 
     def subscribe(self, listener: HealthListener) -> Callable[[], None]:
         """Call `listener` with every probe result (on the event loop); returns an unsubscribe function."""
@@ -71,6 +72,7 @@ class HealthMonitor:
 
     def start(self) -> None:
         """Start one task per provider, with first probes spread over the first interval."""
+        self._running = True
         for name in self.adapters:
             if name not in self._tasks:
                 self._wake[name] = asyncio.Event()
@@ -78,13 +80,35 @@ class HealthMonitor:
                 self._tasks[name] = asyncio.create_task(self._poll(name, first), name=f"poll_health:{name}")
 
     async def stop(self) -> None:
-        tasks = list(self._tasks.values())
+        self._running = False
+        await self._end_polls(list(self._tasks))
+
+    async def watch(self, adapters: Mapping[str, Adapter], renewed: Collection[str] = ()) -> None:
+        """Watch `adapters` from now on (a config reload). A provider gone, or `renewed` (rebuilt from a changed
+        config), loses its poller and its last probe; the new and renewed ones get a poller of their own, first
+        probe soon, when the monitor runs. The others keep their schedule and snapshot."""
+        ended = [name for name in {*self._tasks, *self.snapshots} if name not in adapters or name in renewed]
+        # Nothing is awaited before the pollers are cancelled: none of them wakes to a provider no longer there.
+        self.adapters = adapters
+        for name in ended:
+            self.snapshots.pop(name, None)
+            self.probe_counts.pop(name, None)
+        await self._end_polls([name for name in ended if name in self._tasks])
+        for name in adapters:
+            self.probe_counts.setdefault(name, 0)
+        if self._running:
+            self.start()
+
+    async def _end_polls(self, names: list[str]) -> None:
+        """Cancel the pollers of `names` (all of them before the first await), then wait for them to end."""
+        tasks = [self._tasks.pop(name) for name in names]
+        for name in names:
+            self._wake.pop(name, None)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks.clear()
 
     def probe_now(self, provider: str | None = None) -> None:
         """Wake one provider's poller (or all) for an immediate probe."""

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from providers.base import Adapter, ChatRequest
 from providers.breaker import BreakerBoard
+from providers.display import count, number
 from providers.limits import ProviderLimiter
 from providers.reply_bounds import ReplyBounds
 from providers.routing import PlannedHop, Route, Target
@@ -157,9 +158,9 @@ class RoutePlanner:
             return f"over budget: {budget}"
         window = self.signals.context_window(provider, model)
         if window is not None and context_floor is not None and window <= context_floor:
-            return f"context window {window} not larger than the {context_floor} that was too small"
+            return f"context window {number(window)} not larger than the {number(context_floor)} that was too small"
         if window is not None and tokens > window:
-            return f"context window {window} too small for ~{tokens} tokens"
+            return f"context window {number(window)} too small for ~{count(tokens, 'token')}"
         return None
 
     def explain(self, target: str, now: float, request: ChatRequest | None = None) -> list[PlannedHop]:

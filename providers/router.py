@@ -2,7 +2,7 @@
 
 It owns the breakers and the limiters. The planner (providers/route_planner.py) reads them to order and skip
 hops; each request runs as a RoutedStream (providers/routed_stream.py); everyone else goes through the methods
-here: `explain`, `note_health`, `breaker_state`, `breaker_states`, `in_flight`.
+here: `explain`, `note_health`, `breaker_state`, `breaker_states`, `on_breaker_change`, `in_flight`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from providers.base import Adapter, ChatRequest, Usage
-from providers.breaker import BreakerBoard, BreakerReading
+from providers.breaker import BreakerBoard, BreakerListener, BreakerReading
 from providers.errors import BadRequestError, ContentFilteredError, ContextTooLongError, ProviderError, RateLimitedError
 from providers.limits import LimitPolicy, ProviderLimiter
 from providers.reply_bounds import NO_DEFAULT_TIMEOUTS, ReplyBounds
@@ -100,6 +100,11 @@ class Router:
         """Each of the provider's breakers by model, in the order first used."""
         now = self.clock()
         return {model: breaker.reading(now) for model, breaker in self.breakers.of_provider(provider).items()}
+
+    def on_breaker_change(self, listener: BreakerListener) -> Callable[[], None]:
+        """Call `listener` with every breaker's state changes (open, half-open, closed, and why), on the event
+        loop; returns an unsubscribe function."""
+        return self.breakers.subscribe(listener)
 
     def hop_succeeded(self, target: Target) -> None:
         self.breakers.get(target.provider, target.model).record_success(self.clock())

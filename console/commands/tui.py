@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config.paths import data_dir, locate_config
@@ -31,6 +32,7 @@ async def run_console(args: argparse.Namespace) -> int:
 
     demo: DemoSession | None = None
     discovery: DiscoveryOutcome | None = None
+    config_file: Path | None = None  # what `:reload` reads again
     try:
         if getattr(args, "demo", False):
             from console.demo import DemoSession  # the emulators load only for the demo
@@ -46,11 +48,12 @@ async def run_console(args: argparse.Namespace) -> int:
                 config = discovery.config
             else:
                 config = load_cli_config(args)
+                config_file = location.path
             data = data_dir()
         # Before Textual owns the terminal: afterwards its reader thread would swallow the terminal's answers.
         await asyncio.to_thread(terminal_graphics.probe, config.ui.image_protocol)
         deck = Deck(config, data, monitor_policy=monitor_policy(config), demo=demo is not None,
-                    output_dir=demo.output_dir if demo is not None else None)
+                    output_dir=demo.output_dir if demo is not None else None, config_path=config_file)
         guard: ExitGuard | None = None
         await deck.start()
         try:

@@ -63,6 +63,11 @@ class DeckPane(Vertical):
     def refresh_now(self) -> None:
         """ctrl+r: fetch fresh data now."""
 
+    def running_work(self) -> list[str]:
+        """What quitting would stop (a pull, an image, a streaming reply), one line each; Ctrl-Q asks first when
+        any pane has some."""
+        return []
+
     def apply_filter(self, text: str) -> None:
         """`/`: set the filter (its watcher, where the pane has one, re-renders)."""
         self.filter_text = text

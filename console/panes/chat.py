@@ -15,6 +15,7 @@ from textual.widgets import Select, Static
 from textual.worker import Worker, WorkerState
 
 from console.bridge import DeckBridge
+from console.clipboard import copy_text
 from console.panes.chat_session_pane import ChatSessionPane
 from console.widgets.chat_log import AnswerBlock, ChatLog
 from console.widgets.prompt_area import PromptArea
@@ -52,6 +53,7 @@ class ChatPane(ChatSessionPane):
         Binding("escape", "cancel_reply", "Cancel reply", id="chat.cancel"),
         Binding("ctrl+t", "pick_target", "Target", id="chat.target"),
         Binding("i", "type_message", "Type", id="chat.type"),
+        Binding("y", "copy_answer", "Copy answer", id="copy"),
     ]
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
@@ -81,6 +83,9 @@ class ChatPane(ChatSessionPane):
     @property
     def streaming(self) -> bool:
         return self._reply is not None and self._reply.is_running
+
+    def running_work(self) -> list[str]:
+        return [f"chat reply from {self.target}"] if self.streaming else []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_reply":
@@ -243,6 +248,25 @@ class ChatPane(ChatSessionPane):
         if event.state == WorkerState.ERROR:
             self.notify(f"{type(event.worker.error).__name__}: {event.worker.error}", title="Chat",
                         severity="error", markup=False)
+
+    def answer_to_copy(self) -> AnswerBlock | None:
+        """The answer the focus is in, else the last one."""
+        focused = self.app.focused
+        if focused is not None:
+            holder = next((node for node in focused.ancestors_with_self if isinstance(node, AnswerBlock)), None)
+            if holder is not None:
+                return holder
+        answers = self.query(AnswerBlock)
+        return answers.last() if answers else None
+
+    def action_copy_answer(self) -> None:
+        """`y` (after Esc left the prompt): the focused answer, or the last one, as the model wrote it."""
+        answer = self.answer_to_copy()
+        if answer is None:
+            self.notify("No answer yet: nothing copied.", severity="warning")
+            return
+        still_streaming = self.streaming and answer is self.query(AnswerBlock).last()
+        copy_text(self.app, answer.source, "answer so far" if still_streaming else "answer")
 
     def action_type_message(self) -> None:
         """`i` (after Esc left the prompt): back to typing."""

@@ -14,21 +14,25 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from console.bridge import DeckBridge
+from console.clipboard import copy_text
 from console.panes.base import SyncedPane
 from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
 from console.widgets.row_filter import RowFilter
 from console.widgets.sparkline import sparkline
 from console.widgets.status_badge import badge_text, themed
+from console.widgets.table_sort import SortValue, text_value
 from providers.base import Health
 from providers.deck import Deck
 from providers.safe_text import one_line
 
+STATUS_RANK = {"up": 0, "degraded": 1, "probing": 2, "unknown": 3, "down": 4}
+BREAKER_RANK = {"closed": 0, "half-open": 1, "open": 2}
 HISTORY = 16
 """Probe latencies kept per provider for the trend column."""
 COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("provider", "Provider", 12), ColumnSpec("status", "Status", 10),
-    ColumnSpec("latency", "Latency", 8, priority=4), ColumnSpec("trend", "Trend", 12, priority=6),
+    ColumnSpec("latency", "Latency", 8, priority=4), ColumnSpec("trend", "Trend", 12, priority=6, sortable=False),
     ColumnSpec("breaker", "Breaker", 9, priority=3), ColumnSpec("loaded", "Loaded", 22, priority=5, min_width=10),
     ColumnSpec("vram", "VRAM", 14, priority=2, min_width=12),
     ColumnSpec("version", "Version", 14, priority=1, min_width=7),
@@ -53,6 +57,14 @@ class ProviderRow:
     vram: str
     version: str
     error: str
+    vram_used_bytes: int | None = None
+
+    def sort_values(self) -> tuple[SortValue, ...]:
+        """One per column: the worst status, breaker and the slowest last (▲), latency and memory as numbers."""
+        return (self.name.casefold(), STATUS_RANK.get(self.status, len(STATUS_RANK)), self.latency_ms, None,
+                BREAKER_RANK.get(self.breaker.partition(" ")[0], len(BREAKER_RANK)),
+                float(len(self.loaded)) if self.loaded else None, self.vram_used_bytes,
+                text_value(self.version), text_value(self.error))
 
     def matches(self, needle: str) -> bool:
         haystack = " ".join((self.name, self.kind, self.host or "", self.status, self.version, " ".join(self.loaded),
@@ -99,6 +111,7 @@ def provider_row(deck: Deck, name: str, trend: Sequence[float | None], last_erro
         latency_ms=health.latency_ms if health and health.status != "down" else None, trend=tuple(trend),
         breaker=breaker_text(deck, name), loaded=health.models_loaded if health else (),
         vram=vram_text(health) if health else "—", version=(health.version or "—") if health else "—", error=error,
+        vram_used_bytes=health.vram_used_bytes if health else None,
     )
 
 
@@ -114,6 +127,7 @@ class HealthPane(SyncedPane):
     BINDINGS: ClassVar = [
         Binding("d", "details", "Details", id="health-details"),
         Binding("p", "probe", "Probe now", id="health-probe"),
+        Binding("y", "copy_url", "Copy URL", id="copy"),
     ]
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
         super().__init__(deck, readonly=readonly)
@@ -175,7 +189,7 @@ class HealthPane(SyncedPane):
     def draw(self) -> None:
         """Show the current state; only changed cells are touched."""
         rows = self.visible_rows()
-        self.table.show(self._table_rows(rows))
+        self.table.show(self._table_rows(rows), {row.name: row.sort_values() for row in rows})
         self._shown_rows = rows
         self._summarize(rows)
 
@@ -240,6 +254,18 @@ class HealthPane(SyncedPane):
         provider = self.selected_provider()
         if provider is not None:
             self.app.push_screen(ProviderDetailsScreen(self.deck, provider, self.history.get(provider, ())))
+
+    def action_copy_url(self) -> None:
+        provider = self.selected_provider()
+        if provider is None:
+            self.notify("No provider selected.", severity="warning")
+            return
+        url = self.deck.providers[provider].base_url
+        if url is None:
+            self.notify(f"{provider} has no base_url in the config (its kind's default is used): nothing copied.",
+                        severity="warning")
+            return
+        copy_text(self.app, url, f"URL of {provider}")
 
     def action_probe(self) -> None:
         provider = self.selected_provider()

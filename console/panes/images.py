@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from console import terminal_graphics
 from console.bridge import DeckBridge
+from console.clipboard import copy_text
 from console.panes.base import DeckPane
 from console.panes.image_form import ImageForm, ImageFormError, keys_hint
 from console.widgets.image_view import ImageView, choose_renderer
@@ -48,6 +49,7 @@ class ImagesPane(DeckPane):
         # After Esc left a text field (so digits switch panes), `i` goes back to typing, as in the chat. Priority:
         # the prompt takes the focus before the keys typed after `i` are handed out.
         Binding("i", "type_prompt", "Prompt", id="images.prompt", priority=True),
+        Binding("y", "copy_path", "Copy path", id="copy"),
     ]
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
@@ -93,6 +95,9 @@ class ImagesPane(DeckPane):
     def running(self) -> bool:
         return self._job is not None and self._job.is_running
 
+    def running_work(self) -> list[str]:
+        return [f"image on {self._job_provider}"] if self.running and self._job_provider else []
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "interrupt":
             return self.running  # otherwise Esc goes on to the app
@@ -134,6 +139,13 @@ class ImagesPane(DeckPane):
         hint = "" if field is None else keys_hint(form.field_name(field), typing=isinstance(field, Input))
         for line in lines:
             line.update(hint)
+
+    def action_copy_path(self) -> None:
+        """`y` (where it is not typed text): the path of the image saved last."""
+        if self.saved_path is None:
+            self.notify("No image saved yet: nothing copied.", severity="warning")
+            return
+        copy_text(self.app, str(self.saved_path), "image path")
 
     def action_type_prompt(self) -> None:
         self.screen.set_focus(self.query_one("#images-prompt", Input))  # now: the keys typed next are for it

@@ -11,6 +11,7 @@ from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Static
 
 from console.bridge import DeckBridge
+from console.clipboard import copy_text
 from console.panes.base import DeckPane
 from console.panes.models_dialogs import confirm_delete, confirm_pull, confirm_restart, confirm_unload
 from console.panes.models_table import ModelRow, ModelTable
@@ -18,8 +19,10 @@ from console.screens.confirm import ConfirmDialog
 from console.screens.model_details import ModelDetailsScreen
 from console.screens.pull_dialog import PullChoice, PullDialog
 from console.screens.pull_queue import PullQueue
+from console.widgets.keyed_table import KeyedTable
 from console.widgets.row_filter import RowFilter
 from providers.deck import Deck
+from providers.display import percent
 from providers.errors import ProviderError, UnknownProviderError
 from providers.restart import RestartOutcome
 from providers.safe_text import one_line
@@ -48,7 +51,7 @@ class ModelsPane(DeckPane):
         Binding("d", "details", "Details", id="models-details"),
         Binding("s", "switch_checkpoint", "Checkpoint", id="models-switch-checkpoint"),
         Binding("x", "cancel_pull", "Cancel pull", id="models-cancel-pull"),
-        Binding("o", "cycle_sort", "Sort", id="models-sort"),
+        Binding("y", "copy_name", "Copy name", id="copy"),
     ]
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
@@ -98,6 +101,10 @@ class ModelsPane(DeckPane):
     def refresh_now(self) -> None:
         self.load_catalog()
 
+    def running_work(self) -> list[str]:
+        return [f"pull {job.provider}/{job.model} ({job.state}{', ' + percent(job.fraction) if job.fraction else ''})"
+                for job in self.pulls.jobs if not job.finished]
+
     def watch_filter_text(self, text: str) -> None:
         self.table.set_filter(RowFilter.parse(text))
         self._show_status()
@@ -120,24 +127,27 @@ class ModelsPane(DeckPane):
             self._say(str(exc), title="Catalog", severity="error")
             return
         names = [provider] if provider else self.deck.providers_able()
-        for name in names:
-            if name in catalog.errors:
-                continue  # keep what was listed before; the status line says why it is stale
-            self.table.replace_provider(name, [ModelRow.from_entry(e) for e in catalog.entries
-                                               if e.model.provider == name])
+        # A provider whose catalog failed keeps what was listed before; the status line says why it is stale.
+        listed = [name for name in names if name not in catalog.errors]
+        rows: dict[str, list[ModelRow]] = {name: [] for name in listed}
+        for entry in catalog.entries:
+            if entry.model.provider in rows:
+                rows[entry.model.provider].append(ModelRow.from_entry(entry))
+        self.table.replace_providers(rows)
+        for name in listed:
             self.catalog_errors.pop(name, None)
         self.catalog_errors.update(catalog.errors)
         self._show_status()
 
     def _show_status(self) -> None:
         table = self.table
-        parts = [f"{table.row_count} of {len(table.rows_by_key)} models", f"sort: {table.sort_name}"]
+        parts = [f"{table.row_count} of {len(table.rows_by_key)} models", f"sort: {table.sort_label or 'provider'}"]
         if str(table.row_filter):
             parts.append(f"filter: {table.row_filter}")
         if self.readonly:
             parts.append("read-only")
         selected = table.selected
-        if selected is not None and table.fit.cuts(selected.name):
+        if selected is not None and table.column_fit.cuts(selected.name):
             parts.append(f"▸ {selected.name}")  # the name the narrow table cut, whole
         parts += [f"{name}: {error}" for name, error in sorted(self.catalog_errors.items())]
         # Model names and catalog errors are the servers' words: one terminal-safe line.
@@ -177,9 +187,14 @@ class ModelsPane(DeckPane):
             self._say(f"{provider} ({kind}) cannot {what}.", severity="warning")
         return able
 
-    def action_cycle_sort(self) -> None:
-        self.table.cycle_sort()
-        self._show_status()
+    def on_keyed_table_sort_changed(self, message: KeyedTable.SortChanged) -> None:
+        if message.table is self.table:
+            self._show_status()
+
+    def action_copy_name(self) -> None:
+        row = self._selected()
+        if row is not None:
+            copy_text(self.app, row.name, "model name")
 
     def action_details(self) -> None:
         row = self._selected()

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual.binding import Binding, BindingType
-from textual.coordinate import Coordinate
-from textual.widgets import DataTable
 
-from console.widgets.column_fit import WIDE_KEY, middle_cut
-from console.widgets.keyed_table import plain
+from console.widgets.column_fit import ColumnSpec, Fit, middle_cut
+from console.widgets.keyed_table import KeyedTable, plain
 from console.widgets.row_filter import RowFilter
+from console.widgets.table_sort import SortValue
 from providers.deck import CatalogEntry
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -101,6 +98,18 @@ class ModelRow:
         return tuple(plain(cell) if index in _PLAIN_COLUMNS else cell for index, cell in enumerate(cells)
                      if COLUMNS[index][0] not in fit.hidden)
 
+    def table_cells(self) -> tuple[str | Text, ...]:
+        """Every cell for the table (it cuts a long model name in the middle to the width the fit gives)."""
+        return tuple(plain(cell) if index in _PLAIN_COLUMNS else cell for index, cell in enumerate(self.cells()))
+
+    def sort_values(self) -> tuple[SortValue, ...]:
+        """What each column sorts by: sizes and prices as numbers, a model not loaded with the empty cells."""
+        prices = (self.input_usd_per_mtok, self.output_usd_per_mtok)
+        return (self.provider.casefold(), self.name.casefold(), self.kind, self.size_bytes,
+                self.quantization.casefold() if self.quantization else None, self.context_length,
+                1 if self.loaded else None,
+                None if prices == (None, None) else tuple(price or 0.0 for price in prices))
+
     def matches(self, needle: str) -> bool:
         haystack = f"{self.provider} {self.name} {self.kind} {self.quantization or ''}".lower()
         return needle in haystack
@@ -155,141 +164,83 @@ class ColumnFit:
         """The (key, heading) of the columns shown."""
         return [(key, self.label(key, label)) for key, label in COLUMNS if key not in self.hidden]
 
-
-def _none_last(value: float | None) -> tuple[bool, float]:
-    return (value is None, value or 0.0)
-
-
-SORTS: tuple[tuple[str, Callable[[ModelRow], object]], ...] = (
-    ("provider", lambda r: (r.provider, r.name)),
-    ("model", lambda r: (r.name.lower(), r.provider)),
-    ("size", lambda r: (_none_last(-(r.size_bytes or 0) if r.size_bytes else None), r.name)),
-    ("context", lambda r: (_none_last(-(r.context_length or 0) if r.context_length else None), r.name)),
-    ("loaded", lambda r: (not r.loaded, r.provider, r.name)),
-    ("price", lambda r: (_none_last(r.output_usd_per_mtok), r.provider, r.name)),
-)
-"""Sort orders the sort key cycles through (biggest first for size and context, cheapest first for price)."""
+    def widths(self, rows: Iterable[ModelRow]) -> Fit:
+        """The columns shown and their widths: as wide as heading and content, the model column capped."""
+        cells = [row.cells() for row in rows]
+        fit: list[tuple[str, int]] = []
+        for index, (key, label) in enumerate(COLUMNS):
+            if key in self.hidden:
+                continue
+            if key == "model" and self.model_width is not None:
+                fit.append((key, self.model_width))
+                continue
+            fit.append((key, max([cell_len(self.label(key, label)), *(cell_len(row[index]) for row in cells)])))
+        return tuple(fit)
 
 
-class ModelTable(DataTable[str | Text]):
-    """Rows keyed by provider + name; a provider's rows are replaced in place, never the whole table. `W`
-    switches to the wide view (every column, whole names, scrolled sideways) and back."""
+MODEL_COLUMNS: tuple[ColumnSpec, ...] = tuple(
+    ColumnSpec(key, label, 0, short=NARROW_LABELS.get(key), cut_middle=key == "model") for key, label in COLUMNS)
+"""The table's columns; their widths come from ColumnFit (the content), not from these specs."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(WIDE_KEY, "toggle_wide", "Wide view", id="table-wide"),
-    ]
+
+def natural_order(row: ModelRow) -> tuple[str, str]:
+    return row.provider, row.name
+
+
+class ModelTable(KeyedTable):
+    """Rows keyed by provider + name; a provider's rows are replaced without touching the others' (the table
+    diffs). Columns are as wide as their content until the width runs out (`ColumnFit`); `W` switches to the wide
+    view (every column, whole names, scrolled sideways) and back. Listed by provider and name until `o` sorts."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        self.wide = False
         self.rows_by_key: dict[str, ModelRow] = {}
         """Every known row, shown or filtered out."""
         self.row_filter = RowFilter()
-        self.sort_index = 0
-        self.fit = ColumnFit()
+        self.column_fit = ColumnFit()
+        super().__init__(MODEL_COLUMNS, id=id, zebra_stripes=True)
 
-    def on_mount(self) -> None:
-        self._add_columns()
+    def choose_fit(self, width: int) -> Fit:
+        rows = self.rows_by_key.values()
+        self.column_fit = ColumnFit() if self.wide else ColumnFit.for_width(width, rows)
+        return self.column_fit.widths(rows)
 
-    def on_resize(self) -> None:
-        self.refit()
-
-    def _add_columns(self) -> None:
-        for key, label in self.fit.columns():
-            width = self.fit.model_width if key == "model" else None
-            self.add_column(label, key=key, width=width)
-
-    def action_toggle_wide(self) -> None:
-        self.wide = not self.wide
-        self.refit()
-
-    def refit(self) -> None:
-        """Share the width again; the table is rebuilt only when the fit changes (a resize, a much longer name)."""
-        fit = ColumnFit() if self.wide else ColumnFit.for_width(self.size.width, self.rows_by_key.values())
-        if fit == self.fit:
-            return
-        keep = self.selected
-        self.fit = fit
-        self.clear(columns=True)
-        self._add_columns()
-        for row in list(self.rows_by_key.values()):
-            self._put(row)
-        self.resort(keep)
-
-    @property
-    def sort_name(self) -> str:
-        return SORTS[self.sort_index][0]
+    def headings_cut(self) -> bool:
+        return self.column_fit.narrow
 
     @property
     def selected(self) -> ModelRow | None:
-        if not self.row_count:
-            return None
-        row_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
-        return self.rows_by_key.get(str(row_key.value))
+        key = self.cursor_key()
+        return self.rows_by_key.get(key) if key is not None else None
 
     def shown(self) -> list[ModelRow]:
         """The rows on screen, in their order."""
-        return [self.rows_by_key[str(row.key.value)] for row in self.ordered_rows]
+        return [self.rows_by_key[key] for key in self.keys]
 
     def replace_provider(self, provider: str, rows: Iterable[ModelRow]) -> None:
-        """Make `provider`'s rows equal `rows`: remove, update changed cells, add; then re-sort."""
-        new = {row.key: row for row in rows}
-        old = {key: row for key, row in self.rows_by_key.items() if row.provider == provider}
-        for key in old.keys() - new.keys():
-            self.forget(key)
-        added = False
-        for row in new.values():
-            added |= self._put(row)
-        if added:
-            self.resort()
-        self.refit()
+        """Make `provider`'s rows equal `rows`; only the cells that changed are drawn again."""
+        self.replace_providers({provider: rows})
+
+    def replace_providers(self, catalogs: Mapping[str, Iterable[ModelRow]]) -> None:
+        """Make each provider's rows equal its catalog, drawn once (a whole catalog arrives at the start: the
+        cursor then starts on the first row, not on whichever model came first)."""
+        for key in [key for key, row in self.rows_by_key.items() if row.provider in catalogs]:
+            del self.rows_by_key[key]
+        for rows in catalogs.values():
+            self.rows_by_key.update((row.key, row) for row in rows)
+        self.refit()  # a longer name may widen the model column
+        self._draw()
 
     def forget(self, key: str) -> None:
         self.rows_by_key.pop(key, None)
-        if key in self.rows:
-            self.remove_row(key)
-
-    def _put(self, row: ModelRow) -> bool:
-        """Show or update one row in place; True when a row was added (the order needs a sort)."""
-        previous = self.rows_by_key.get(row.key)
-        self.rows_by_key[row.key] = row
-        visible = row.key in self.rows
-        if not self.row_filter.keeps(row):
-            if visible:
-                self.remove_row(row.key)
-            return False
-        if not visible:
-            self.add_row(*row.display_cells(self.fit), key=row.key)
-            return True
-        if previous != row:
-            old_cells = previous.display_cells(self.fit) if previous else ()
-            shown = self.fit.columns()
-            for (column, _), old_cell, new_cell in zip(shown, old_cells, row.display_cells(self.fit), strict=False):
-                if old_cell != new_cell:
-                    self.update_cell(row.key, column, new_cell)
-        return False
+        self._draw()
 
     def set_filter(self, row_filter: RowFilter) -> None:
         """A new filter: show exactly the rows that pass it, keeping the cursor on the same model if shown."""
         self.row_filter = row_filter
-        keep = self.selected
-        for row in list(self.rows_by_key.values()):
-            self._put(row)
-        self.resort(keep)
+        self._draw()
 
-    def cycle_sort(self) -> str:
-        self.sort_index = (self.sort_index + 1) % len(SORTS)
-        self.resort()
-        return self.sort_name
+    def _draw(self) -> None:
+        rows = sorted((row for row in self.rows_by_key.values() if self.row_filter.keeps(row)), key=natural_order)
+        self.show([(row.key, row.table_cells()) for row in rows], {row.key: row.sort_values() for row in rows})
 
-    def resort(self, keep: ModelRow | None = None) -> None:
-        keep = keep or self.selected
-        order = SORTS[self.sort_index][1]
-        # The cells hold the names as drawn (a long one cut in the middle): find each row by what it shows.
-        by_cells: dict[tuple[str, str], ModelRow] = {}
-        for row in self.rows_by_key.values():
-            shown = row.display_cells(self.fit)
-            by_cells.setdefault((str(shown[0]), str(shown[MODEL_COLUMN])), row)
-        self.sort("provider", "model", key=lambda cells: order(by_cells[(str(cells[0]), str(cells[1]))]))
-        if keep is not None and keep.key in self.rows:
-            self.move_cursor(row=self.get_row_index(keep.key))
+

@@ -21,6 +21,7 @@ from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import Cell, KeyedTable, Row, plain
 from console.widgets.row_filter import RowFilter
 from console.widgets.status_badge import themed
+from console.widgets.table_sort import SortValue, text_value
 from providers.base import ChatRequest, Message
 from providers.chat_run import ChatRun
 from providers.deck import Deck
@@ -31,13 +32,14 @@ from providers.safe_text import terminal_safe
 TEST_PROMPT = "Reply with one short sentence: are you there?"
 TEST_MAX_TOKENS = 24
 COLUMNS: tuple[ColumnSpec, ...] = (
-    ColumnSpec("now", "▶", 1), ColumnSpec("alias", "Alias", 10, min_width=8),
+    ColumnSpec("now", "▶", 1, sortable=False), ColumnSpec("alias", "Alias", 10, min_width=8),
     ColumnSpec("provider", "Provider", 14, min_width=8),
     ColumnSpec("model", "Model", 22, min_width=10, cut_middle=True),
     ColumnSpec("state", "State", 24, min_width=10), ColumnSpec("via", "Via", 12, min_width=6),
     ColumnSpec("hop", "#", 2),
 )
 """Every column is kept (the serving hop and the state are what the pane is for); the names shrink instead."""
+TONE_RANK = {"success": 0, "foreground-muted": 1, "warning": 2, "error": 3}
 _SECONDS = re.compile(r"for (\d+)s")
 TIMED_REASONS = ("breaker open", "rate-limited", "over budget")
 """Why a hop is skipped, where time alone ends it: a cooldown, a rate-limit window, the day's budget."""
@@ -60,6 +62,16 @@ class HopRow:
 
     def matches(self, needle: str) -> bool:
         return needle in " ".join((self.alias, self.via, self.provider, self.model, self.state, self.reason)).lower()
+
+    @property
+    def key(self) -> str:
+        return f"{self.alias}#{self.index}"
+
+    def sort_values(self) -> tuple[SortValue, ...]:
+        """One per column: the state by how bad it is (ready first), the hop by its number."""
+        return (None, self.alias.casefold(), self.provider.casefold(), self.model.casefold(),
+                TONE_RANK.get(self.tone, len(TONE_RANK)), text_value("" if self.via == self.alias else self.via),
+                float(self.index))
 
 
 def hop_state(hop: PlannedHop, wall_now: float) -> tuple[str, str]:
@@ -166,18 +178,26 @@ class RoutesPane(SyncedPane):
 
     def draw(self) -> None:
         rows = self.visible_rows()
-        self.table.show(self._table_rows(rows))
+        self.table.show(self._table_rows(rows), {row.key: row.sort_values() for row in rows})
         self._shown_rows = rows
 
     def _table_rows(self, rows: list[HopRow]) -> list[Row]:
         variables = self.app.theme_variables
+        # The alias is written once above its hops while they stay together (the routes' order, or by alias);
+        # sorted by another column the hops mix, and each names its alias.
+        grouped = self.table.sort_choice.column in (None, "alias")
         table: list[Row] = []
         previous_alias = ""
         for row in rows:
-            alias: Cell = themed(row.alias, "accent", variables, bold=True) if row.alias != previous_alias else ""
+            first = row.alias != previous_alias or not grouped
+            alias: Cell = themed(row.alias, "accent", variables, bold=True) if first else ""
             previous_alias = row.alias
-            table.append((f"{row.alias}#{row.index}", self._cells(row, alias, variables)))
+            table.append((row.key, self._cells(row, alias, variables)))
         return table
+
+    def on_keyed_table_sort_changed(self, message: KeyedTable.SortChanged) -> None:
+        if message.table is self.table:
+            self.sync()
 
     def _cells(self, row: HopRow, alias: Cell, variables: Mapping[str, str]) -> tuple[Cell, ...]:
         marker: Cell = themed("▶", "success", variables, bold=True) if row.serves else ""

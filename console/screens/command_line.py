@@ -1,8 +1,10 @@
-"""The `:` command line: the command table, parsing, completion of commands and provider/alias names."""
+"""The `:` command line: the command table, parsing, completion of commands and provider/alias names, Up/Down
+through the commands typed before, and the nearest name for a mistyped one."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -13,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
+from console.command_history import CommandHistory, HistoryWalk
 from providers.safe_text import one_line
 
 
@@ -38,11 +41,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("images", (), ":images", "show the Images pane"),
     CommandSpec("pull", ("provider", "model"), ":pull PROVIDER MODEL", "pull a model (asks first)", destructive=True),
     CommandSpec("route", ("alias",), ":route ALIAS", "the explain plan of an alias"),
+    CommandSpec("events", ("provider",), ":events [FILTER]",
+                "what happened: health, breakers, requests, operations, reloads (FILTER narrows it)"),
     CommandSpec("chaos", ("provider", "spec"), ":chaos PROVIDER [SPEC|off]",
                 "demo: make a provider fail or slow down (default 503@0.7,delay:1.5); off mends it", demo_only=True),
     CommandSpec("keys", (), ":keys", "set or delete API keys in the keyring"),
     CommandSpec("save-config", (), ":save-config", "write a starter config with the servers that were found"),
     CommandSpec("refresh", (), ":refresh", "probe every provider now"),
+    CommandSpec("reload", (), ":reload", "read the config file again and apply it (checked first)"),
     CommandSpec("help", (), ":help", "every key binding"),
     CommandSpec("q", (), ":q", "quit", aliases=("quit",)),
 )
@@ -63,12 +69,35 @@ def parse_command(text: str) -> tuple[str, list[str]]:
     return (words[0].lower(), words[1:]) if words else ("", [])
 
 
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known name nearest to a mistyped `word` (`modles` → `models`), or None when none is near."""
+    found = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+SHOWN_NAMES = 8
+"""An unknown name's message lists at most this many of the known ones."""
+
+
+def unknown_name(what: str, word: str, known: Sequence[str]) -> str:
+    """`unknown provider 'box-vlm' — did you mean box-vllm?`, or the known names when none is near."""
+    nearest = closest(word, known)
+    if nearest is not None:
+        return f"unknown {what} {word!r} — did you mean {nearest}?"
+    if not known:
+        return f"unknown {what} {word!r}; there is none"
+    listed = ", ".join(known[:SHOWN_NAMES]) + (", …" if len(known) > SHOWN_NAMES else "")
+    return f"unknown {what} {word!r} (one of {listed})"
+
+
 @dataclass(frozen=True)
 class Completions:
-    """What the command line can complete: the available commands and names by argument kind."""
+    """What the command line can complete: the available commands and names by argument kind; and the commands
+    typed before, for Up/Down."""
 
     commands: tuple[CommandSpec, ...]
     names: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    history: CommandHistory = field(default_factory=CommandHistory)
 
 
 def _common_prefix(words: Sequence[str]) -> str:
@@ -143,13 +172,15 @@ class CommandSuggester(Suggester):
 
 
 class CommandLine(ModalScreen[str | None]):
-    """Returns the command typed (Enter) or None (Esc)."""
+    """Returns the command typed (Enter) or None (Esc); a command entered is added to the history and saved."""
 
     BINDINGS: ClassVar = [
         Binding("escape", "cancel", "Cancel", id="command-cancel"),
         # Not a priority binding: Tab must complete what was typed before it, so it waits its turn behind the
         # characters still queued for the input (a priority key would be handled ahead of them)
         Binding("tab", "complete", "Complete", id="command-complete"),
+        Binding("up", "history_older", "Older", id="command-history-older", show=False),
+        Binding("down", "history_newer", "Newer", id="command-history-newer", show=False),
     ]
     CSS_PATH = "command_line.tcss"
 
@@ -157,6 +188,9 @@ class CommandLine(ModalScreen[str | None]):
         super().__init__()
         self.completions = completions
         self.initial = initial
+        self._walk: HistoryWalk | None = None
+        self._recalled: str | None = None
+        """The line as the last Up/Down left it: a line that differs was edited since, and starts a new walk."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -173,7 +207,30 @@ class CommandLine(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        history = self.completions.history
+        if history.add(event.value):
+            # on a thread: the write ends with an fsync, which the next keystroke must not wait for
+            self.app.run_worker(history.save, thread=True, group="command-history", exit_on_error=False)
         self.dismiss(event.value.strip() or None)
+
+    def action_history_older(self) -> None:
+        field_input = self.query_one(Input)
+        if self._walk is None or field_input.value != self._recalled:
+            self._walk = HistoryWalk(self.completions.history.commands, field_input.value)
+        self._recall(self._walk.older())
+
+    def action_history_newer(self) -> None:
+        if self._walk is not None and self.query_one(Input).value == self._recalled:
+            self._recall(self._walk.newer())
+
+    def _recall(self, line: str | None) -> None:
+        if line is None:
+            self.app.bell()
+            return
+        field_input = self.query_one(Input)
+        field_input.value = line
+        field_input.cursor_position = len(line)
+        self._recalled = line
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -10,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from console.clipboard import copy_text
 from providers.safe_text import one_line, terminal_safe
 
 
@@ -21,6 +23,7 @@ class ConfirmDialog(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="confirm-cancel"),
         Binding("left,right", "switch_button", "Other button", show=False, id="confirm-switch"),
+        Binding("y", "copy_call", "Copy call", id="copy"),
     ]
 
     def __init__(self, title: str, call: str, impact: str, confirm_label: str = "Delete") -> None:
@@ -52,3 +55,18 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_switch_button(self) -> None:
         self.focus_next(Button)
+
+    def action_copy_call(self) -> None:
+        """`y`: the call exactly as shown (to run it by hand, or paste it into a ticket); the dialog stays."""
+        copy_text(self.app, self.call, "call")
+
+
+class QuitDialog(ConfirmDialog):
+    """Ctrl-Q while work is running: what quitting stops, Cancel focused. Ctrl-Q again quits (the app's key)."""
+
+    def __init__(self, running: Sequence[str]) -> None:
+        count = f"{len(running)} jobs are" if len(running) != 1 else "a job is"
+        super().__init__(f"Quit while {count} running?", "\n".join(running),
+                         "Quitting stops them: a pull is cancelled, an image job is abandoned, a chat reply stops "
+                         "(what arrived is kept in its session). Ctrl-Q again quits; Esc or Cancel stays.",
+                         confirm_label="Quit")

@@ -14,9 +14,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
 from textual.worker import Worker, WorkerState
 
+from console.widgets.keyed_table import NavigableTable
 from providers.base import PullProgress, closing_stream
 from providers.deck import Deck
 from providers.display import finite, percent
@@ -109,7 +110,7 @@ class PullQueue(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Pulls  (x cancels the highlighted pull)")
-        table: DataTable[Text] = DataTable(id="pull-rows", cursor_type="row", show_header=False)
+        table = NavigableTable(id="pull-rows", cursor_type="row", show_header=False)
         table.add_column("model", key="model")
         table.add_column("state", width=STATE_WIDTH, key="state")
         table.add_column("progress", width=PROGRESS_WIDTH, key="progress")
@@ -117,8 +118,8 @@ class PullQueue(Vertical):
         yield table
 
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#pull-rows", DataTable)
+    def table(self) -> NavigableTable:
+        return self.query_one("#pull-rows", NavigableTable)
 
     def job(self, job_id: str) -> PullJob:
         return next(j for j in self.jobs if j.id == job_id)

@@ -10,9 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Input, Label, Static
 
+from console.widgets.column_fit import ColumnSpec
+from console.widgets.keyed_table import KeyedTable, Row, plain
+from console.widgets.table_sort import SortValue, text_value
 from providers.ledger import SessionRecord
 from providers.safe_text import one_line
 
@@ -28,10 +30,21 @@ class SessionAction:
     title: str = ""
 
 
-def session_label(session: SessionRecord, current: int | None) -> str:
+COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("current", "", 1, sortable=False), ColumnSpec("title", "Title", 48, min_width=16),
+    ColumnSpec("updated", "Updated", 11), ColumnSpec("target", "Target", 28, priority=1, min_width=10),
+)
+"""The current session is marked ●; the target goes first when the dialog is narrow."""
+
+
+def session_row(session: SessionRecord, current: int | None) -> Row:
     when = datetime.fromtimestamp(session.updated).astimezone().strftime("%m-%d %H:%M")
-    mark = "●" if session.id == current else " "
-    return f"{mark} {one_line(session.title)}  [{when}]"
+    mark = "●" if session.id == current else ""
+    return str(session.id), (mark, plain(session.title), when, plain(session.target or "—"))
+
+
+def session_values(session: SessionRecord) -> tuple[SortValue, ...]:
+    return None, session.title.casefold(), session.updated, text_value(session.target or "")
 
 
 class SessionsDialog(ModalScreen[SessionAction | None]):
@@ -55,18 +68,22 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="sessions-box"):
             yield Label(f"Chat sessions ({len(self.sessions)})")
-            options = [Option(session_label(s, self.current), id=str(s.id)) for s in self.sessions]
-            yield OptionList(*options, id="sessions-list", markup=False)
+            yield KeyedTable(COLUMNS, id="sessions-table")
             yield Input(placeholder="new title, Enter to rename", id="sessions-rename")
             hint = "enter switch · n new · r rename" + (" · d delete" if self.can_delete else "") + " · esc close"
             yield Static(hint, id="sessions-hint", markup=False)
 
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#sessions-table", KeyedTable)
+
     def on_mount(self) -> None:
-        option_list = self.query_one(OptionList)
-        ids = [s.id for s in self.sessions]
-        if self.current in ids:
-            option_list.highlighted = ids.index(self.current)
-        self.set_focus(option_list)
+        table = self.table
+        table.show([session_row(s, self.current) for s in self.sessions],
+                   {str(s.id): session_values(s) for s in self.sessions})
+        if str(self.current) in table.keys:
+            table.move_cursor(row=table.keys.index(str(self.current)), animate=False)
+        self.set_focus(table)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "delete" and not self.can_delete:
@@ -75,16 +92,14 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
         return not (action in ("new", "rename", "delete") and self.query_one("#sessions-rename", Input).has_focus)
 
     def _highlighted_id(self) -> int | None:
-        option_list = self.query_one(OptionList)
-        if option_list.highlighted is None:
-            return None
-        option_id = option_list.get_option_at_index(option_list.highlighted).id
-        return int(option_id) if option_id is not None else None
+        key = self.table.cursor_key()
+        return int(key) if key is not None else None
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        if event.option.id is not None:
-            self.dismiss(SessionAction("switch", int(event.option.id)))
+        session_id = self._highlighted_id()
+        if session_id is not None:
+            self.dismiss(SessionAction("switch", session_id))
 
     def action_new(self) -> None:
         self.dismiss(SessionAction("new"))
@@ -114,6 +129,6 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
         rename = self.query_one("#sessions-rename", Input)
         if rename.has_class("-shown"):
             rename.remove_class("-shown")
-            self.set_focus(self.query_one(OptionList))
+            self.set_focus(self.table)
             return
         self.dismiss(None)

@@ -36,12 +36,18 @@ class UserBlock(Static):
 class AnswerBlock(Vertical):
     """An assistant answer: plain text appended in batches while it streams, Markdown once it ends, then the
     facts line and, when it did not complete, a mark that says so (cut answers are never shown as complete).
-    Three widgets however long the answer, so a long transcript stays cheap to lay out."""
+    Three widgets however long the answer, so a long transcript stays cheap to lay out. It takes the focus when
+    clicked, so `y` copies that answer rather than the last."""
+
+    can_focus = True
 
     DEFAULT_CSS = """
     AnswerBlock {
         height: auto;
         border-left: thick $primary;
+    }
+    AnswerBlock:focus {
+        background: $boost;
     }
     AnswerBlock.-cut, AnswerBlock.-failed {
         border-left: thick $error;

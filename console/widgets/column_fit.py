@@ -31,6 +31,8 @@ class ColumnSpec:
     """A shorter heading, used when the table does not fit."""
     cut_middle: bool = False
     """Cut a too-long text in the middle (model names), not at its end."""
+    sortable: bool = True
+    """Whether the table's sort key stops at this column (not at a sparkline or a marker)."""
 
 
 Fit = tuple[tuple[str, int], ...]

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-LAST = ("refresh_now", "command_palette", "toggle_wide", "quit", "filter", "command_line")
+LAST = ("refresh_now", "command_palette", "toggle_wide", "cycle_sort", "quit", "filter", "command_line")
 """Left out first, in this order: keys an operator knows or finds in `?`. Help is never left out, and the
 focused pane's own keys go only after all of these."""
 GAP = 1

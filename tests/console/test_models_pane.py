@@ -81,11 +81,11 @@ async def test_at_80_columns_every_column_fits_and_long_names_are_cut_until_the_
         await started(pilot, pane)
         await pilot.pause()
         table = pane.table
-        assert table.fit.narrow and table.fit.model_width is not None
+        assert table.column_fit.narrow and table.column_fit.model_width is not None
         assert table.virtual_size.width <= table.size.width, "no sideways scrolling at 80 columns"
         assert [str(column.label) for column in table.columns.values()][-3:] == ["Ctx", "Ld", "$/M in/out"]
         long_name = "meta-llama/Llama-3.1-8B-Instruct"
-        assert len(long_name) > table.fit.model_width
+        assert len(long_name) > table.column_fit.model_width
         select(pane, "box-vllm", long_name)
         assert table.selected is not None and table.selected.name == long_name, "the row keeps the whole name"
         status = pane.query_one("#models-status")
@@ -95,9 +95,9 @@ async def test_at_80_columns_every_column_fits_and_long_names_are_cut_until_the_
         select(pane, "box-vllm", long_name)
 
         await pilot.resize_terminal(200, 40)
-        await wait_until(pilot, lambda: not table.fit.narrow, what="the wide layout")
+        await wait_until(pilot, lambda: not table.column_fit.narrow, what="the wide layout")
         assert [str(column.label) for column in table.columns.values()][-3:] == ["Context", "Loaded", "$/Mtok in/out"]
-        assert table.columns["model"].auto_width
+        assert table.columns["model"].width == max(len(row.name) for row in table.rows_by_key.values())
         assert table.selected is not None and table.selected.name == long_name, "the cursor stays on its model"
 
 
@@ -132,10 +132,16 @@ async def test_filter_is_a_substring_and_bang_inverts_it_and_o_cycles_the_sort(l
         pane.apply_filter("")
         assert pane.table.row_count == total
         pane.table.focus()
-        await pilot.press("o", "o")  # provider → model → size
-        assert pane.table.sort_name == "size"
-        sizes = [r.size_bytes for r in pane.table.shown() if r.size_bytes is not None]
-        assert sizes == sorted(sizes, reverse=True) and len(sizes) >= 4
+        await pilot.press("o", "o", "o", "o")  # provider → model → kind → size, smallest first
+        assert pane.table.sort_choice.column == "size"
+        sizes = [r.size_bytes for r in pane.table.shown()]
+        known = [size for size in sizes if size is not None]
+        assert known == sorted(known) and len(known) >= 4
+        assert sizes == known + [None] * (len(sizes) - len(known)), "a model of unknown size sorts last"
+        await pilot.press("O")  # biggest first; still unknown sizes last
+        sizes = [r.size_bytes for r in pane.table.shown()]
+        assert sizes[:len(known)] == sorted(known, reverse=True)
+        assert "sort: Size ▼" in str(pane.query_one("#models-status").render())
 
 
 async def test_pull_shows_progress_then_the_model_appears(lab: Lab, lab_deck: Deck) -> None:

@@ -341,7 +341,9 @@ def test_console_quit_mid_stream_keeps_prompt_and_partial_answer(tmp_path: Path,
         terminal.wait_for("Message (Enter sends")
         os.write(terminal.master, PROMPT.encode() + b"\r")
         terminal.wait_for(shown)
-        if how == "ctrl+q":
+        if how == "ctrl+q":  # a reply is streaming: the console asks first, and Ctrl-Q again quits
+            os.write(terminal.master, b"\x11")
+            terminal.wait_for("Quit while a job is running?")
             os.write(terminal.master, b"\x11")
         else:
             terminal.process.send_signal(signal.SIGHUP)

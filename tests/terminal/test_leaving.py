@@ -1,6 +1,7 @@
 """A hang-up always ends the console: 20 dropped terminals in a row, in different states (idle, a chat
 streaming, a pull running, a dialog open, the command line open), leave no process behind and a sound ledger.
-Signals (SIGTERM, SIGINT) and Ctrl-Q end it too, in the real process on a real pty."""
+Signals (SIGTERM, SIGINT), Ctrl-C and Ctrl-Q (asking first while a reply streams) end it too, in the real
+process on a real pty."""
 
 from __future__ import annotations
 
@@ -107,8 +108,9 @@ def test_hang_ups_in_every_state_leave_no_process_behind(stalling_lab: Lab, tmp_
         assert survivors == []
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "ctrl+q"])
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "ctrl+q", "ctrl+c"])
 def test_signals_and_ctrl_q_end_a_streaming_console(stalling_lab: Lab, tmp_path: Path, how: str) -> None:
+    """Signals and Ctrl-C never ask; Ctrl-Q asks first (the reply is running), and pressed again it quits."""
     text, env = lab_config_yaml(stalling_lab)
     (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
     with real_terminal(["--config", str(tmp_path / "config.yaml")], tmp_path, columns=120, lines=36,
@@ -116,7 +118,12 @@ def test_signals_and_ctrl_q_end_a_streaming_console(stalling_lab: Lab, tmp_path:
         terminal.wait_for_text("Provider")
         chat_streaming(terminal)
         if how == "ctrl+q":
-            terminal.press("escape", "ctrl+q")
+            terminal.press("ctrl+q")
+            terminal.wait_for_text("Quit while a job is running?")
+            terminal.wait_for_text(f"chat reply from {VLLM}")
+            terminal.press("ctrl+q")
+        elif how == "ctrl+c":
+            terminal.press("ctrl+c")
         else:
             terminal.process.send_signal(getattr(signal, how))
         terminal.wait_exit()
