@@ -51,15 +51,14 @@ def live_entries(app: App[Any]) -> list[HelpEntry]:
 
 
 def help_text(entries: Sequence[HelpEntry], commands: Sequence[CommandSpec]) -> str:
-    lines: list[str] = []
+    """Each key with what it does and its binding id: the name `ui.keys` remaps it by."""
+    lines = [f"  {'key':<12} {'does':<26} id (ui.keys)"]
     section = None
     for entry in entries:
         if entry.section != section:
-            if lines:
-                lines.append("")
-            lines.append(entry.section)
+            lines += ["", entry.section]
             section = entry.section
-        lines.append(f"  {entry.key:<12} {entry.description}")
+        lines.append(f"  {entry.key:<12} {entry.description:<26} {entry.binding_id or ''}".rstrip())
     lines += ["", "Commands (press : then Tab completes)"]
     lines += [f"  {command.usage:<30} {command.help}" for command in commands]
     return "\n".join(lines)
