@@ -208,19 +208,24 @@ class ImagesPane(DeckPane):
         self.saved_path = saved.path
         seed = f" · seed {saved.seed}" if saved.seed is not None else ""
         what = "interrupted; partial image saved" if self._interrupt_sent else "saved"
+        # An interrupted job's bar stays where the job stopped (its backend may still report a last 100 %).
+        reached = self._latest_progress.fraction if self._interrupt_sent and self._latest_progress else 1.0
         self.show_saved(str(saved.path), saved.sidecar.name,
-                        f"{what} · {saved.width}×{saved.height}{seed} · {saved.ms / 1000:.1f} s")
+                        f"{what} · {saved.width}×{saved.height}{seed} · {saved.ms / 1000:.1f} s", fraction=reached)
         await self._preview(saved.path)
 
-    def show_saved(self, path: str, sidecar_name: str, status: str) -> None:
-        """A finished job: full bar, what happened, where the PNG and its sidecar are."""
-        self.query_one("#images-progress", ProgressBar).update(total=100, progress=100)
+    def show_saved(self, path: str, sidecar_name: str, status: str, *, fraction: float = 1.0) -> None:
+        """A finished job: the bar where it ended (full, unless interrupted), what happened, where the PNG and its
+        sidecar are."""
+        self.query_one("#images-progress", ProgressBar).update(total=100, progress=round(fraction * 100, 1))
         self._status(status)
         self.query_one("#images-path", Static).update(f"{one_line(path)}\n{one_line(sidecar_name)}")
 
     def _progress(self, progress: ImageProgress) -> None:
         """Backend progress, possibly dozens a second: kept at once, drawn at most every PROGRESS_REDRAW_S."""
         self.progress_seen.append(progress.fraction)
+        if self._interrupt_sent:
+            return  # what the backend reports after an interrupt (a final 100 %) is not how far the job got
         self._latest_progress = progress
         if self._progress_timer is None:
             self._progress_timer = self.set_timer(PROGRESS_REDRAW_S, self._draw_progress)

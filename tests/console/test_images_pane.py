@@ -75,6 +75,8 @@ async def test_escape_interrupts_an_a1111_job_which_returns_early(lab_deck: Deck
         assert pane.saved_path is not None  # A1111 hands back the image so far, and it is kept
         before_end = [f for f in pane.progress_seen if f < 1]
         assert max(before_end) < 0.9, "the job stopped well before its last step"
+        bar = pane.query_one("#images-progress", ProgressBar)
+        assert bar.percentage is not None and bar.percentage < 0.9, "the bar stays where the job stopped"
 
 
 async def test_escape_interrupts_a_comfyui_job(lab_deck: Deck) -> None:
