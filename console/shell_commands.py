@@ -20,6 +20,7 @@ from console.screens.command_line import (
     unknown_name,
 )
 from console.screens.route_plan import RoutePlanScreen
+from providers.display import count
 from providers.errors import ProviderError
 from providers.safe_text import one_line
 
@@ -202,7 +203,7 @@ class ShellCommands:
         except OSError as exc:
             self.fail(f"cannot write {discovery.config_path}: {exc.strerror}")
             return
-        self.app.notify(f"wrote {path} with {len(discovery.found)} provider(s); restart llmdeck to use it",
+        self.app.notify(f"wrote {path} with {count(len(discovery.found), 'provider')}; restart llmdeck to use it",
                         markup=False)
 
     def cmd_refresh(self, args: list[str]) -> None:

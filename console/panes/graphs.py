@@ -23,6 +23,7 @@ from console.widgets.axis_labels import money
 from console.widgets.plots import RGB, BarPlot, TimePlot
 from console.widgets.row_filter import RowFilter
 from providers.deck import Deck
+from providers.display import count
 
 RANGES_S: tuple[float, ...] = (60.0, 180.0, 300.0, 600.0, 900.0)
 """Time ranges `+`/`-` step through; the metrics keep 15 minutes."""
@@ -193,7 +194,7 @@ class GraphsPane(DeckPane):
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
         if self.view is not None:
-            parts.append(f"{self.view.requests} requests")
+            parts.append(count(self.view.requests, "request"))
         parts.append(f"{money(self.deck.spend_today())} spent today")
         parts.append(f"FROZEN at {time.strftime('%H:%M:%S', time.localtime(self.frozen_at))} (f)"
                      if self.frozen_at is not None else "live (f)")

@@ -24,6 +24,7 @@ from console.widgets.status_badge import badge_text, themed
 from console.widgets.table_sort import SortValue, text_value
 from providers.base import Health
 from providers.deck import Deck
+from providers.display import plural
 from providers.safe_text import one_line
 
 STATUS_RANK = {"up": 0, "degraded": 1, "probing": 2, "unknown": 3, "down": 4}
@@ -195,8 +196,10 @@ class HealthPane(SyncedPane):
 
     def _summarize(self, rows: list[ProviderRow]) -> None:
         up = sum(row.status in ("up", "degraded") for row in rows)
-        shown = f"{len(rows)} of {len(self.deck.providers)}" if self.filter_text else f"{len(rows)}"
-        parts = [f"{shown} providers", f"{up} up"] + ([f"filter: {self.filter_text}"] if self.filter_text else [])
+        total = len(self.deck.providers) if self.filter_text else len(rows)
+        shown = f"{len(rows)} of {total}" if self.filter_text else f"{len(rows)}"
+        parts = [f"{shown} {plural(total, 'provider')}", f"{up} up"]
+        parts += [f"filter: {self.filter_text}"] if self.filter_text else []
         selected = self.selected_provider()
         table = self.table
         error = next((row.error for row in rows if row.name == selected), "")

@@ -22,7 +22,7 @@ from console.screens.pull_queue import PullQueue
 from console.widgets.keyed_table import KeyedTable
 from console.widgets.row_filter import RowFilter
 from providers.deck import Deck
-from providers.display import percent
+from providers.display import count, percent
 from providers.errors import ProviderError, UnknownProviderError
 from providers.restart import RestartOutcome
 from providers.safe_text import one_line
@@ -141,7 +141,8 @@ class ModelsPane(DeckPane):
 
     def _show_status(self) -> None:
         table = self.table
-        parts = [f"{table.row_count} of {len(table.rows_by_key)} models", f"sort: {table.sort_label or 'provider'}"]
+        parts = [f"{table.row_count} of {count(len(table.rows_by_key), 'model')}",
+                 f"sort: {table.sort_label or 'provider'}"]
         if str(table.row_filter):
             parts.append(f"filter: {table.row_filter}")
         if self.readonly:
