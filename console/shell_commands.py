@@ -234,8 +234,8 @@ class ShellCommands:
     def cmd_help(self, args: list[str]) -> None:
         self.app.action_help()
 
-    def cmd_q(self, args: list[str]) -> None:
-        self.app.exit()
+    async def cmd_q(self, args: list[str]) -> None:
+        await self.app.action_quit()  # like Ctrl-Q: asks first while a pull, an image or a chat reply runs
 
 
 def refused_reload(problems: list[ConfigProblem]) -> str:

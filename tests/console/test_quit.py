@@ -68,3 +68,19 @@ async def test_ctrl_c_never_asks(lab: Lab, lab_deck: Deck) -> None:
             await pilot.press("ctrl+c")
             assert app.return_code == 0
             assert not isinstance(app.screen, QuitDialog)
+
+
+async def test_colon_q_asks_like_ctrl_q_while_a_pull_runs(lab: Lab, lab_deck: Deck) -> None:
+    with pulls_held(lab.servers[OLLAMA]):
+        app = DeckApp(lab_deck, first_pane="models")
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.panes["models"]
+            assert isinstance(pane, ModelsPane)
+            await started(pilot, pane)
+            job = pane.pulls.enqueue(OLLAMA, "acme-colon-q:1b")
+            await wait_until(pilot, lambda: job.status.startswith("pulling "), what="the pull to run")
+            await app.shell.execute(":q")
+            await wait_until(pilot, lambda: isinstance(app.screen, QuitDialog), what="the question")
+            assert app.return_code is None
+            await pilot.press("ctrl+q")
+            assert app.return_code == 0
