@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from providers.emulators.faults import FaultPlan
 from providers.emulators.registry import build_app
-from providers.emulators.server import EmulatorServer
+from providers.emulators.server import EmulatorServer, serve_until_interrupted
 from providers.emulators.text import Pace, fake_tokens
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -125,12 +124,7 @@ def main() -> None:
     ])
     server = EmulatorServer(app=app, plan=plan, port=args.port).start()
     print(f"long answers on {server.url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from providers.emulators.faults import FaultSpecError
 from providers.emulators.registry import EMULATORS, start_emulator
+from providers.emulators.server import serve_until_interrupted
 
 
 def kinds_line() -> str:
@@ -34,10 +34,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{args.kind} emulator listening on {server.url}  (faults: {args.faults or 'none'}; Ctrl-C stops)",
               flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server)
     return EXIT_OK

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Column
 
 from console.commands.chat_stop import ChatStop
-from console.commands.output import print_json, print_json_line, print_table
+from console.commands.output import print_json, print_json_line, print_table, write_document
 from console.commands.session import CommandError, fail, open_deck
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from providers.base import ChatRequest, ImageProgress, ImageRequest, Message, PullProgress
@@ -360,12 +360,5 @@ def export_litellm(args: argparse.Namespace) -> int:
     else:
         text = ("# LiteLLM proxy config exported by llmdeck; keys are read from the environment variables named "
                 "here.\n" + yaml.safe_dump(document, sort_keys=False))
-    if args.out:
-        try:
-            Path(args.out).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            return fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_FAILED)
-        sys.stderr.write(f"wrote {one_line(args.out)}\n")
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
+    problem = write_document(text, args.out)
+    return fail(problem, EXIT_FAILED) if problem else EXIT_OK

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
 from providers.safe_text import one_line
+from providers.sessions import write_text
 
 Heading = str | Column
 """A column's name, or a Rich Column when the terminal table needs more (a width limit, say)."""
@@ -56,3 +58,17 @@ def print_json_line(document: object) -> None:
     """One JSON object on one line, flushed at once: a reader acts on each event as it happens."""
     sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
     sys.stdout.flush()
+
+
+def write_document(text: str, out: str | None) -> str | None:
+    """`text` to the file `out` (replaced whole, its directory created; `wrote FILE` on stderr) or to stdout.
+    None when done, else why the file could not be written, as one line."""
+    if not out:
+        sys.stdout.write(text)
+        return None
+    try:
+        write_text(Path(out), text)
+    except OSError as exc:
+        return f"cannot write {out}: {exc.strerror or exc}"
+    sys.stderr.write(f"wrote {one_line(out)}\n")
+    return None

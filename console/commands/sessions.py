@@ -10,17 +10,16 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from config.paths import data_dir
-from console.commands.output import print_json, print_table
+from console.commands.output import print_json, print_table, write_document
 from console.commands.session import fail
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from console.widgets.chat_turn import footer_line, status_line
 from providers.display import count
 from providers.ledger import Ledger, LedgerError, UnknownSessionError
 from providers.safe_text import one_line, terminal_safe
-from providers.sessions import LoadedSession, find_session, load_session, session_document, session_facts, write_text
+from providers.sessions import LoadedSession, find_session, load_session, session_document, session_facts
 
 LEDGER_FILE = "ledger.sqlite3"
 
@@ -100,14 +99,7 @@ def export_session(args: argparse.Namespace) -> int:
             text = json.dumps(session_document(loaded), indent=2) + "\n"
         else:  # read in a terminal too (`cat`, `less -R`): model text in it is made terminal-safe
             text = terminal_safe(found.session_markdown(loaded.record.id))
-        if args.out:
-            try:
-                write_text(Path(args.out), text)
-            except OSError as exc:
-                return fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_FAILED)
-            sys.stderr.write(f"wrote {one_line(args.out)}\n")
-        else:
-            sys.stdout.write(text)
-        return EXIT_OK
+        problem = write_document(text, args.out)
+        return fail(problem, EXIT_FAILED) if problem else EXIT_OK
 
     return _reading(action)

@@ -159,3 +159,13 @@ def stop_all(servers: Iterable[EmulatorServer]) -> None:
         server.request_stop()
     for server in servers:
         server.stop()
+
+
+def serve_until_interrupted(server: EmulatorServer) -> None:
+    """Block the calling thread until Ctrl-C, then stop `server` (a command that runs one in the foreground)."""
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
