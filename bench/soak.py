@@ -18,6 +18,7 @@ against ±10 MB, fds/tasks/threads flat, requests made = ledger rows, PASS/FAIL 
 every goal passes. Ctrl-C stops the part running, which still prints its summary.
 
 Run: `.venv/bin/python bench/soak.py [--minutes 30] [--console-minutes 5]`; quick: `--minutes 2 --console-minutes 1`.
+`--trace-allocations` adds to the headless summary the lines whose Python allocations grew after the warm-up.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 from _soak_console import ConsoleSoak
 from _soak_lab import FaultInjector, Fleet, chat_targets, config_text, export_keys, running_fleet
 from _soak_report import LedgerCounter, Sample, Verdict, judge, open_fds, status_fields, warmup_s
+from _soak_trace import AllocationTrace
 
 from config.loader import load_config
 from console.commands.tui import monitor_policy
@@ -113,6 +115,9 @@ async def headless(fleet: Fleet, config_path: Path, data_dir: Path, args: argpar
     rng = random.Random(args.seed)
     config = load_config(config_path)
     duration = args.minutes * 60
+    trace = AllocationTrace() if args.trace_allocations else None
+    if trace is not None:
+        trace.start()
     deck = Deck(config, data_dir, monitor_policy=monitor_policy(config))
     async with deck:
         if deck.ledger is None:
@@ -149,6 +154,8 @@ async def headless(fleet: Fleet, config_path: Path, data_dir: Path, args: argpar
                                     traffic.made, await asyncio.to_thread(counter.rows))
                     samples.append(sample)
                     print(sample.line(f" broken={injector.broken_now}"), flush=True)
+                    if trace is not None and sample.t >= warmup_s(duration):
+                        trace.warm()
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
@@ -178,6 +185,8 @@ async def headless(fleet: Fleet, config_path: Path, data_dir: Path, args: argpar
         f"  info  errors by kind: {dict(traffic.errors)}; {traffic.chars} characters streamed",
         f"  info  faults injected: {dict(injector.injected)}",
     ] + [f"  info  injector problem: {text}" for text in injector.problems[:10]]
+    if trace is not None:
+        verdict.lines += trace.report()
     return verdict
 
 
@@ -190,6 +199,9 @@ def main() -> int:
     parser.add_argument("--think-s", type=float, default=0.5, help="random pause up to this after each chat")
     parser.add_argument("--fault-every-s", type=float, default=3.0, help="seconds between fault-injector turns")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--trace-allocations", action="store_true",
+                        help="headless part: list the code whose Python allocations grew after warm-up "
+                             "(tracemalloc; slower, and RSS is not comparable with an untraced run)")
     args = parser.parse_args()
     # SIGTERM ends the soak as Ctrl-C does, so the emulators (sessions of their own) are still stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

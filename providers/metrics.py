@@ -6,10 +6,12 @@ import math
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Literal
+
+from providers.metric_buckets import SeriesBuckets, Tier, WindowHistogram, align_up, layout_for
 
 Clock = Callable[[], float]
 
@@ -18,116 +20,7 @@ SeriesMetric = Literal[
     "ttft_p50", "ttft_p95", "ttft_p99", "tokens", "tokens_per_s", "cost_usd",
 ]
 
-# Percentiles come from a fixed log-scale histogram per bucket, not a reservoir: histograms of many buckets
-# merge exactly, cost O(1) per sample and need no randomness. 8 bins per doubling from 0.1 ms means a reported
-# percentile (the bin's geometric middle) is within ±4.4 % of the true sample; it is also clamped to the
-# window's observed min and max, so a lone sample is reported exactly.
-_BINS_PER_OCTAVE = 8
-_SMALLEST_MS = 0.1
-_LAST_BIN = _BINS_PER_OCTAVE * 24  # 0.1 ms · 2^24 ≈ 28 min; anything slower shares the last bin
 _SPEND_DAYS_KEPT = 8
-
-
-def _bin_of(ms: float) -> int:
-    if ms <= _SMALLEST_MS:
-        return 0
-    return min(_LAST_BIN, int(math.log2(ms / _SMALLEST_MS) * _BINS_PER_OCTAVE))
-
-
-def _bin_middle(index: int) -> float:
-    return _SMALLEST_MS * 2 ** ((index + 0.5) / _BINS_PER_OCTAVE)
-
-
-class _Histogram:
-    """Sparse log-scale histogram of milliseconds: at most _LAST_BIN + 1 entries."""
-
-    __slots__ = ("bins", "count", "high", "low")
-
-    def __init__(self) -> None:
-        self.bins: dict[int, int] = {}
-        self.clear()
-
-    def clear(self) -> None:
-        self.bins.clear()
-        self.count = 0
-        self.low = math.inf
-        self.high = -math.inf
-
-    def add(self, ms: float) -> None:
-        index = _bin_of(ms)
-        self.bins[index] = self.bins.get(index, 0) + 1
-        self.count += 1
-        self.low = min(self.low, ms)
-        self.high = max(self.high, ms)
-
-    def merge(self, other: _Histogram) -> None:
-        for index, n in other.bins.items():
-            self.bins[index] = self.bins.get(index, 0) + n
-        self.count += other.count
-        self.low = min(self.low, other.low)
-        self.high = max(self.high, other.high)
-
-    def percentile(self, p: float) -> float | None:
-        """Nearest rank: the smallest sample with at least p % of the samples at or below it."""
-        if not self.count:
-            return None
-        rank = max(1, math.ceil(p / 100 * self.count))
-        seen = 0
-        for index in sorted(self.bins):
-            seen += self.bins[index]
-            if seen >= rank:
-                return min(self.high, max(self.low, _bin_middle(index)))
-        return self.high
-
-
-class _Bucket:
-    """Everything recorded in one resolution step; reused when the ring wraps."""
-
-    __slots__ = ("cost_usd", "error_kinds", "errors", "estimated_tokens", "generation_ms", "generation_tokens",
-                 "index", "latency", "requests", "tokens", "ttft")
-
-    def __init__(self, index: int) -> None:
-        self.latency = _Histogram()
-        self.ttft = _Histogram()
-        self.error_kinds: Counter[str] = Counter()
-        self.reset(index)
-
-    def reset(self, index: int) -> None:
-        self.index = index
-        self.requests = 0
-        self.errors = 0
-        self.error_kinds.clear()
-        self.latency.clear()
-        self.ttft.clear()
-        self.tokens = 0
-        self.estimated_tokens = 0
-        self.generation_tokens = 0
-        self.generation_ms = 0.0
-        self.cost_usd = 0.0
-
-
-class _Ring:
-    """A fixed number of buckets, slot = step index modulo size; its memory never grows after it is full."""
-
-    def __init__(self, size: int) -> None:
-        self.slots: list[_Bucket | None] = [None] * size
-
-    def bucket_for(self, index: int) -> _Bucket | None:
-        slot = index % len(self.slots)
-        bucket = self.slots[slot]
-        if bucket is None:
-            bucket = self.slots[slot] = _Bucket(index)
-        elif bucket.index < index:
-            bucket.reset(index)
-        elif bucket.index > index:
-            return None  # older than the window this slot now covers: dropped
-        return bucket
-
-    def between(self, first: int, last: int) -> Iterable[_Bucket]:
-        return (b for b in self.slots if b is not None and first <= b.index <= last)
-
-    def allocated(self) -> int:
-        return sum(b is not None for b in self.slots)
 
 
 @dataclass(slots=True)
@@ -135,25 +28,28 @@ class _Aggregate:
     requests: int = 0
     errors: int = 0
     error_kinds: Counter[str] = field(default_factory=Counter)
-    latency: _Histogram = field(default_factory=_Histogram)
-    ttft: _Histogram = field(default_factory=_Histogram)
+    latency: WindowHistogram = field(default_factory=WindowHistogram)
+    ttft: WindowHistogram = field(default_factory=WindowHistogram)
     tokens: int = 0
     estimated_tokens: int = 0
     generation_tokens: int = 0
     generation_ms: float = 0.0
     cost_usd: float = 0.0
 
-    def add(self, bucket: _Bucket) -> None:
-        self.requests += bucket.requests
-        self.errors += bucket.errors
-        self.error_kinds.update(bucket.error_kinds)
-        self.latency.merge(bucket.latency)
-        self.ttft.merge(bucket.ttft)
-        self.tokens += bucket.tokens
-        self.estimated_tokens += bucket.estimated_tokens
-        self.generation_tokens += bucket.generation_tokens
-        self.generation_ms += bucket.generation_ms
-        self.cost_usd += bucket.cost_usd
+    def add(self, tier: Tier, slot: int, *, timings: bool = True) -> None:
+        """Count one bucket in; `timings=False` leaves its latency and TTFT histograms out (not asked for)."""
+        self.requests += tier.requests[slot]
+        self.errors += tier.errors[slot]
+        if tier.error_kinds[slot]:
+            self.error_kinds.update(tier.error_kinds[slot])
+        if timings:
+            self.latency.merge(tier.latency, slot)
+            self.ttft.merge(tier.ttft, slot)
+        self.tokens += tier.tokens[slot]
+        self.estimated_tokens += tier.estimated_tokens[slot]
+        self.generation_tokens += tier.generation_tokens[slot]
+        self.generation_ms += tier.generation_ms[slot]
+        self.cost_usd += tier.cost_usd[slot]
 
     @property
     def error_rate(self) -> float:
@@ -198,9 +94,16 @@ class Summary:
 
 
 class RollingMetrics:
-    """Fixed-resolution rolling windows (default 900 one-second buckets = 15 min) per (provider, model).
+    """Rolling windows of `buckets` steps of `resolution_s` (default 900 × 1 s = 15 min) per (provider, model).
 
-    `record` is O(1); memory is bounded by `buckets` per series and `max_series` series (least recently
+    Each series keeps tiers of buckets (providers/metric_buckets.py): 1-step buckets for the last 60 steps,
+    2-step ones back to 300 steps, 10-step ones back to `buckets`; all of them allocated when the series is
+    created (`ring_size` buckets, 302 by default, about 310 KiB), so its memory is the same from its first call on.
+    A window within the last 60 steps is exact to the step; a longer one is made of whole coarser buckets and
+    starts at the first of them inside it, leaving out at most its oldest 1 or 9 steps, never counting anything
+    older than the window.
+
+    `record` is O(1); memory is bounded by `ring_size` per series and `max_series` series (least recently
     recorded evicted). Latency and TTFT percentiles are over successful calls only. Thread-safe (one lock).
     Every method takes `now` (epoch seconds) so tests are exact; otherwise `clock` is read.
     """
@@ -209,14 +112,17 @@ class RollingMetrics:
                  max_series: int = 512, tz: tzinfo | None = None, smoothing: float = 0.3) -> None:
         if buckets < 1 or resolution_s <= 0:
             raise ValueError("buckets must be ≥ 1 and resolution_s > 0")
-        self.ring_size = buckets
+        self.span = buckets
         self.resolution_s = resolution_s
+        self._layout = layout_for(buckets)
+        self.ring_size = SeriesBuckets(self._layout).buckets()
+        """Buckets each series keeps, all of them from its first call on."""
         self._clock = clock
         self._max_series = max_series
         self._tz = tz  # None: the machine's local day, which is what an operator's daily budget means
         self._smoothing = smoothing
         self._lock = threading.Lock()
-        self._series: OrderedDict[tuple[str, str], _Ring] = OrderedDict()
+        self._series: OrderedDict[tuple[str, str], SeriesBuckets] = OrderedDict()
         self._recent: dict[tuple[str, str | None, str], float] = {}
         self._in_flight: dict[str, int] = {}
         self._spend: dict[str, dict[str, float]] = {}
@@ -227,35 +133,41 @@ class RollingMetrics:
         """Count one finished call (success or failure); `tokens_estimated`: its completion tokens were counted
         by llmdeck, not reported by the server."""
         at = self._clock() if now is None else now
+        step = self._index(at)
+        generation_ms = 0.0  # decode time: after the first token, or the whole call when TTFT is unknown
+        if latency_ms is not None:
+            generation_ms = latency_ms - ttft_ms if ttft_ms is not None and latency_ms > ttft_ms else latency_ms
+        decoded = completion_tokens if generation_ms > 0 else 0
         with self._lock:
-            ring = self._ring(provider, model)
-            bucket = ring.bucket_for(self._index(at))
-            if bucket is not None:
-                bucket.requests += 1
-                bucket.tokens += completion_tokens
+            counted = False
+            for tier in self._get_series(provider, model).tiers:
+                slot = tier.slot_for(step)
+                if slot is None:
+                    continue
+                counted = True
+                tier.requests[slot] += 1
+                tier.tokens[slot] += completion_tokens
                 if tokens_estimated:
-                    bucket.estimated_tokens += completion_tokens
-                bucket.cost_usd += cost_usd
+                    tier.estimated_tokens[slot] += completion_tokens
+                tier.cost_usd[slot] += cost_usd
                 if not ok:
-                    bucket.errors += 1
-                    bucket.error_kinds[error_kind or "error"] += 1
-                else:
-                    self._record_timings(bucket, provider, model, latency_ms, ttft_ms, completion_tokens)
+                    tier.errors[slot] += 1
+                    tier.error_kinds[slot][error_kind or "error"] += 1
+                    continue
+                if latency_ms is not None:
+                    tier.latency.add(slot, latency_ms)
+                    if decoded:
+                        tier.generation_tokens[slot] += decoded
+                        tier.generation_ms[slot] += generation_ms
+                if ttft_ms is not None:
+                    tier.ttft.add(slot, ttft_ms)
+            if counted and ok:
+                if latency_ms is not None:
+                    self._smooth(provider, model, "latency", latency_ms)
+                if ttft_ms is not None:
+                    self._smooth(provider, model, "ttft", ttft_ms)
             if cost_usd:
                 self._add_spend(provider, cost_usd, at)
-
-    def _record_timings(self, bucket: _Bucket, provider: str, model: str, latency_ms: float | None,
-                        ttft_ms: float | None, completion_tokens: int) -> None:
-        if latency_ms is not None:
-            bucket.latency.add(latency_ms)
-            self._smooth(provider, model, "latency", latency_ms)
-            generation_ms = latency_ms - ttft_ms if ttft_ms is not None and latency_ms > ttft_ms else latency_ms
-            if completion_tokens and generation_ms > 0:
-                bucket.generation_tokens += completion_tokens
-                bucket.generation_ms += generation_ms
-        if ttft_ms is not None:
-            bucket.ttft.add(ttft_ms)
-            self._smooth(provider, model, "ttft", ttft_ms)
 
     def _smooth(self, provider: str, model: str, what: str, value: float) -> None:
         for key in ((provider, model, what), (provider, None, what)):
@@ -290,9 +202,9 @@ class RollingMetrics:
         steps = self._steps(window_s)
         total = _Aggregate()
         with self._lock:
-            for ring in self._rings(provider, model):
-                for bucket in ring.between(last - steps + 1, last):
-                    total.add(bucket)
+            for series in self._matching(provider, model):
+                for tier, slot, _ in self._held(series, last - steps + 1, last):
+                    total.add(tier, slot)
         return Summary(
             window_s=steps * self.resolution_s, requests=total.requests, errors=total.errors,
             error_rate=total.error_rate, errors_by_kind=dict(total.error_kinds),
@@ -306,16 +218,25 @@ class RollingMetrics:
     def series(self, provider: str, metric: SeriesMetric, window_s: float = 900.0, step_s: float = 10.0, *,
                model: str | None = None, now: float | None = None) -> list[tuple[float, float | None]]:
         """ceil(window_s / step_s) points (step start in epoch seconds, value), oldest first, the last step
-        ending now. Counts are 0 and percentiles/rates None where a step saw nothing."""
+        holding now. Counts are 0 and percentiles/rates None where a step saw nothing.
+
+        Within the last 60 steps the last step ends now. A longer window reaches coarser buckets (2 or 10 steps
+        wide); when `step_s` is a multiple of the widest, the steps are laid on that grid, so each is made of whole
+        buckets and counts exactly its own time, and the last one, still filling, ends up to 9 steps after now.
+        Otherwise a coarse bucket counts in the step it starts in."""
         last = self._index(self._clock() if now is None else now)
         per_step = max(1, round(step_s / self.resolution_s))
         points = max(1, math.ceil(self._steps(window_s) / per_step))
         first = last - points * per_step + 1
+        grid = self._layout[self._widest_tier(first, last)][0]
+        if per_step % grid == 0:
+            first = align_up(last + 1, grid) - points * per_step
+        timings = metric.startswith(("latency_p", "ttft_p"))
         steps = [_Aggregate() for _ in range(points)]
         with self._lock:
-            for ring in self._rings(provider, model):
-                for bucket in ring.between(first, last):
-                    steps[(bucket.index - first) // per_step].add(bucket)
+            for series in self._matching(provider, model):
+                for tier, slot, start in self._held(series, first, last):
+                    steps[(start - first) // per_step].add(tier, slot, timings=timings)
         return [((first + i * per_step) * self.resolution_s, step.value(metric)) for i, step in enumerate(steps)]
 
     def spend_today(self, provider: str, now: float | None = None) -> float:
@@ -339,31 +260,52 @@ class RollingMetrics:
         return sorted(model for name, model in self._series if name == provider)
 
     def allocated_buckets(self, provider: str, model: str) -> int:
-        """How many buckets the series holds right now (never more than `ring_size`)."""
-        ring = self._series.get((provider, model))
-        return ring.allocated() if ring else 0
+        """How many buckets the series holds (`ring_size` from its first call on; 0 before it)."""
+        series = self._series.get((provider, model))
+        return series.buckets() if series else 0
 
     def _index(self, at: float) -> int:
         return math.floor(at / self.resolution_s)
 
     def _steps(self, window_s: float) -> int:
-        return max(1, min(self.ring_size, math.ceil(window_s / self.resolution_s)))
+        return max(1, min(self.span, math.ceil(window_s / self.resolution_s)))
 
-    def _ring(self, provider: str, model: str) -> _Ring:
+    def _widest_tier(self, first: int, last: int) -> int:
+        """The coarsest tier a window from step `first` to `last` reaches."""
+        for position, (_, reach) in enumerate(self._layout):
+            if first > last - reach:
+                return position
+        return len(self._layout) - 1
+
+    def _held(self, series: SeriesBuckets, first: int, last: int) -> Iterator[tuple[Tier, int, int]]:
+        """(tier, slot, first step) of the buckets covering steps `first`..`last`, each stretch of time from one
+        tier only: the finest that still reaches it. A tier hands over to the next at a step on the next one's
+        grid, so the buckets of the two tile time without a gap or an overlap."""
+        end = last + 1
+        widest = self._widest_tier(first, last)
+        for position, tier in enumerate(series.tiers[:widest + 1]):
+            reach = self._layout[position][1]
+            start = first if position == widest else max(first, align_up(last - reach + 1,
+                                                                           self._layout[position + 1][0]))
+            for slot, step in tier.held(start, end):
+                yield tier, slot, step
+            end = start
+
+    def _get_series(self, provider: str, model: str) -> SeriesBuckets:
         key = (provider, model)
-        ring = self._series.get(key)
-        if ring is None:
-            ring = self._series[key] = _Ring(self.ring_size)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = SeriesBuckets(self._layout)
             if len(self._series) > self._max_series:
                 (old_provider, old_model), _ = self._series.popitem(last=False)
                 for what in ("latency", "ttft"):
                     self._recent.pop((old_provider, old_model, what), None)
         else:
             self._series.move_to_end(key)
-        return ring
+        return series
 
-    def _rings(self, provider: str, model: str | None) -> list[_Ring]:
-        return [ring for (name, m), ring in self._series.items() if name == provider and model in (None, m)]
+    def _matching(self, provider: str, model: str | None) -> list[SeriesBuckets]:
+        return [series for (name, m), series in self._series.items() if name == provider and model in (None, m)]
 
     def _day(self, at: float) -> str:
         return datetime.fromtimestamp(at, tz=UTC).astimezone(self._tz).date().isoformat()
