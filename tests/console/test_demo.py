@@ -56,7 +56,7 @@ async def test_the_demo_starts_and_every_pane_shows_live_data(demo: DemoSession,
         assert "DEMO" in screen_text(app).splitlines()[0]
         await wait_until(pilot, lambda: "9/9 up" in screen_text(app), what="every emulator up")
         await demo_deck.chat("chat", HELLO)  # something for the graphs to draw
-        expectations = {"health": "box-vllm", "models": "llama3.2:1b", "graphs": "1 requests",
+        expectations = {"health": "box-vllm", "models": "llama3.2:1b", "graphs": "1 request",
                         "routes": "cloud-chat", "chat": "chat", "images": "v1-5-pruned-emaonly"}
         for pane_id, text in expectations.items():
             if pane_id != "health":
