@@ -30,6 +30,7 @@ from providers.errors import (
     UnreachableError,
 )
 from tests.conftest import EmulatorFactory
+from tests.waiting import HANG_S
 
 Expected = type[ProviderError] | None
 """The error class a fault must arrive as; None: the answer arrives."""
@@ -45,9 +46,12 @@ CHAT_MODELS = {
 IMAGE_MODELS = {"a1111": None, "comfyui": CHECKPOINTS[0]}
 KEY = "lab-contract-key-4711"
 """Sent to every kind (the hosted ones refuse to call without one); no error message may carry it."""
-TIMEOUT_S = 1.0
-STALL = "3"
-"""Well past the adapter's timeout; the stalled handler finishes on its own afterwards."""
+STALL_TIMEOUT_S = 2.0
+"""The adapter's read timeout where a stall is the fault: what the test waits for."""
+STALL = "6"
+"""Well past STALL_TIMEOUT_S; the stalled handler finishes on its own afterwards."""
+TIMEOUT_S = HANG_S
+"""Every other fault is met long before this, however loaded the machine: it only bounds a hang."""
 RETRY_AFTER = 7
 MAX_TOKENS = 12
 
@@ -106,7 +110,8 @@ def faulty(kind: str, fault: str, servers: dict[str, EmulatorServer], emulator: 
     listening."""
     server = emulator(kind, faults=fault) if fault == "refuse" else servers[kind]
     headers = {} if fault == "refuse" else {FAULT_HEADER: fault}
-    options = AdapterOptions(name=f"{kind}-under-test", base_url=server.url, kind=kind, timeout_s=TIMEOUT_S,
+    timeout_s = STALL_TIMEOUT_S if fault.startswith("stall") else TIMEOUT_S
+    options = AdapterOptions(name=f"{kind}-under-test", base_url=server.url, kind=kind, timeout_s=timeout_s,
                              api_key=lambda: KEY, headers=headers)
     return build_adapter(options, client)
 
