@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from console.widgets.column_fit import PADDING, SCROLLBAR_ROOM, Fit
-from console.widgets.keyed_table import plain
+from console.widgets.keyed_table import NavigableTable, plain
 from console.widgets.row_filter import RowFilter
 from console.widgets.status_badge import theme_style
 from providers.deck import Deck
@@ -71,8 +71,9 @@ def detail_text(entry: JournalEntry) -> str:
     return head + ("\n" + terminal_safe(entry.detail) if entry.detail else "")
 
 
-class EventsTable(DataTable[str | Text]):
-    """Rows keyed by entry number, added and removed one by one; the columns fit the width it gets."""
+class EventsTable(NavigableTable):
+    """Rows keyed by entry number, added and removed one by one; the columns fit the width it gets. The vim
+    movement keys of every table (no sort: the rows are in the order things happened)."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]

@@ -141,3 +141,25 @@ async def test_a_hostile_error_body_shows_as_plain_text(tmp_path: Path) -> None:
     assert "[/x] upstream down</h1>" in detail  # the markup shown as typed, not read
     for shown in (summary, text, detail):
         assert "PWNED" not in shown and "]52;" not in shown and "\x1b" not in shown and "\x07" not in shown
+
+
+@pytest.mark.usefixtures("monitor_stopped")  # no probe adds a row while the test counts them
+async def test_the_events_table_moves_with_the_vim_keys(lab_deck: Deck) -> None:
+    deck = lab_deck
+    for name in ("one", "two", "three"):
+        deck.record_config_reload(f"{name}.yaml")
+    app = DeckApp(deck)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("E")
+        await wait_until(pilot, lambda: any("three.yaml" in s for s in shown_summaries(app)), what="every row")
+        table = app.screen.query_one(EventsTable)
+        table.focus()
+        last = table.row_count - 1
+        await pilot.press("g")
+        await wait_until(pilot, lambda: table.cursor_row == 0, what="g: the first row")
+        await pilot.press("j")
+        await wait_until(pilot, lambda: table.cursor_row == 1, what="j: one down")
+        await pilot.press("G")
+        await wait_until(pilot, lambda: table.cursor_row == last, what="G: the last row")
+        await pilot.press("k")
+        await wait_until(pilot, lambda: table.cursor_row == last - 1, what="k: one up")
