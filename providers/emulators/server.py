@@ -161,10 +161,17 @@ def stop_all(servers: Iterable[EmulatorServer]) -> None:
         server.stop()
 
 
+SIGNAL_CHECK_S = 0.5
+"""How often the waiting main thread wakes: the kernel may deliver Ctrl-C's SIGINT to the server's thread, and Python
+runs the handler (KeyboardInterrupt) only when the main thread runs — a wait with no timeout would never end."""
+
+
 def serve_until_interrupted(server: EmulatorServer) -> None:
-    """Block the calling thread until Ctrl-C, then stop `server` (a command that runs one in the foreground)."""
+    """Block the calling (main) thread until Ctrl-C, then stop `server` (a command that runs one in the foreground)."""
+    forever = threading.Event()
     try:
-        threading.Event().wait()
+        while not forever.wait(SIGNAL_CHECK_S):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
