@@ -60,25 +60,35 @@ def highlighted(terminal: RealTerminal) -> str:
     return screen.display[odd[0]] if len(odd) == 1 else ""
 
 
+def model_of(line: str) -> tuple[str, ...]:
+    """A table line's provider and model: what names the row while its live columns (loaded dot, latency) change."""
+    return tuple(line.split()[:2])
+
+
+def highlighted_model(terminal: RealTerminal) -> tuple[str, ...]:
+    return model_of(highlighted(terminal))
+
+
 def test_vim_keys_move_the_highlight_and_o_sorts_with_an_arrow(console: RealTerminal) -> None:
     console.press("2")
     console.wait_for_text("36 of 36 models")
-    console.wait_until(lambda t: highlighted(t) and highlighted(t) == t.screen.display[FIRST_ROW],
+    console.wait_until(lambda t: highlighted(t) and highlighted_model(t) == model_of(t.screen.display[FIRST_ROW]),
                        what="the highlight on the first row")
-    first = highlighted(console)
+    first = highlighted_model(console)
     console.press("j")
-    console.wait_until(lambda t: highlighted(t) == t.screen.display[FIRST_ROW + 1], what="j to move down a row")
+    console.wait_until(lambda t: highlighted_model(t) == model_of(t.screen.display[FIRST_ROW + 1]),
+                       what="j to move down a row")
     console.press("k")
-    console.wait_until(lambda t: highlighted(t) == first, what="k to move back up")
+    console.wait_until(lambda t: highlighted_model(t) == first, what="k to move back up")
     console.press("G")
     console.wait_until(lambda t: highlighted(t).split()[:1] == ["sd"] and "v1-5" in highlighted(t),
                        what="G to go to the last row (sd's last checkpoint)")
     console.press("g")
-    console.wait_until(lambda t: highlighted(t) == first, what="g to go back to the first")
+    console.wait_until(lambda t: highlighted_model(t) == first, what="g to go back to the first")
     console.press("ctrl+f")
-    console.wait_until(lambda t: highlighted(t) not in ("", first), what="Ctrl-F to page down")
+    console.wait_until(lambda t: highlighted_model(t) not in ((), first), what="Ctrl-F to page down")
     console.press("ctrl+b")
-    console.wait_until(lambda t: highlighted(t) == first, what="Ctrl-B to page back up")
+    console.wait_until(lambda t: highlighted_model(t) == first, what="Ctrl-B to page back up")
 
     console.press("o")
     console.wait_for_text("sort: Provider ▲")
@@ -86,4 +96,4 @@ def test_vim_keys_move_the_highlight_and_o_sorts_with_an_arrow(console: RealTerm
     console.press("O")
     console.wait_for_text("sort: Provider ▼")
     assert "Provider ▼" in console.line_with("$/M")
-    console.wait_until(lambda t: highlighted(t) == first, what="the highlight to stay on its model")
+    console.wait_until(lambda t: highlighted_model(t) == first, what="the highlight to stay on its model")
