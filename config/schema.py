@@ -28,6 +28,7 @@ from config.route_schema import STRATEGIES, RouteConfig, RouteTimeouts, Strategy
 from config.secret_ref import SecretRef, is_reference, parse_secret_ref
 
 ImageProtocol = Literal["auto", "kitty", "sixel", "iterm2", "halfblock", "none"]
+GpuSource = Literal["auto", "nvml", "nvidia-smi", "dcgm", "none"]
 
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
 
@@ -224,6 +225,12 @@ class HostConfig(ConfigModel):
     """ssh destination for restarts and probes, e.g. `ops@box2`."""
     identity_file: str | None = None
     """ssh key file (`~` and `$VAR` expand)."""
+    gpus: GpuSource = "auto"
+    """Where this host's GPU readings come from: `nvml` (llmdeck runs on the box), `nvidia-smi` (run here, or
+    through `ssh` when the host has one), `dcgm` (a DCGM exporter's /metrics at `dcgm_url`), `none`; `auto` tries
+    them in that order and says "no GPU" when none answers."""
+    dcgm_url: str | None = None
+    """A DCGM exporter's /metrics URL for this host, e.g. http://box2:9400/metrics (`$VAR` expands)."""
 
     @field_validator("name")
     @classmethod
@@ -253,6 +260,9 @@ class UiConfig(ConfigModel):
     """Seconds between health polls of the panes."""
     image_protocol: ImageProtocol = "auto"
     """How to show images in the terminal: auto | kitty | sixel | iterm2 | halfblock | none."""
+    metrics_listen: str | None = None
+    """`ADDR:PORT` to serve Prometheus /metrics on while the console runs (as `llmdeck serve-metrics` does);
+    unset serves nothing."""
 
 
 class DeckConfig(ConfigModel):

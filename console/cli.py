@@ -59,6 +59,11 @@ def _common(parser: argparse.ArgumentParser, *, json_help: str | None = None) ->
         parser.add_argument("--json", action="store_true", help=json_help)
 
 
+def _host_context(parser: argparse.ArgumentParser, help_text: str) -> None:
+    # SUPPRESS, as --config: `llmdeck --host NAME COMMAND` and `llmdeck COMMAND --host NAME` both count.
+    parser.add_argument("--host", metavar="NAME", dest="host_context", default=argparse.SUPPRESS, help=help_text)
+
+
 def _model_operation(parser: argparse.ArgumentParser, doing: str) -> None:
     _common(parser, json_help="print the call that was made as one JSON document")
     parser.add_argument("provider", metavar="PROVIDER", help=f"the configured provider to {doing}")
@@ -72,16 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH", help="config file (default: $LLMDECK_CONFIG or XDG)")
     parser.add_argument("--demo", action="store_true", help="start built-in emulators and a demo config")
     parser.add_argument("--readonly", action="store_true", help="hide and disable destructive actions")
+    parser.add_argument("--host", metavar="NAME", dest="host_context", default=None,
+                        help="narrow to one host of `hosts:` (the console: `:host all` widens it again)")
     _handler(parser, "console.commands.tui:run")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("health", help="probe every provider once")
     _common(p, json_help=JSON_HELP)
+    _host_context(p, "only this host's providers")
     _handler(p, "console.commands.ops:health")
 
     p = sub.add_parser("models", help="the model catalog across providers")
     _common(p, json_help=JSON_HELP)
     p.add_argument("--provider", metavar="NAME", help="only this provider's models")
+    _host_context(p, "only the models of this host's providers")
     _handler(p, "console.commands.ops:models")
 
     p = sub.add_parser("chat", help="chat with an alias or PROVIDER/MODEL")
@@ -188,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, json_help="the same config as JSON instead of YAML")
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
     _handler(p, "console.commands.ops:export_litellm")
+
+    p = sub.add_parser("gpus", help="the GPUs of each host: utilisation, memory, temperature, power, processes")
+    _common(p, json_help=JSON_HELP)
+    _host_context(p, "only this host's GPUs")
+    _handler(p, "console.commands.gpus:run")
+
+    p = sub.add_parser("serve-metrics", help="run the health monitor headless and serve /metrics for Prometheus")
+    _common(p)
+    p.add_argument("--listen", metavar="ADDR:PORT", default="127.0.0.1:9464",
+                   help="the address to serve /metrics on (default 127.0.0.1:9464)")
+    _handler(p, "console.commands.serve_metrics:run")
 
     p = sub.add_parser("emulate", help="run one built-in emulator in the foreground", late_epilog=_emulator_kinds)
     p.add_argument("kind", metavar="KIND", help="the backend to emulate (the kinds are listed below)")
