@@ -59,9 +59,11 @@ class DeckApp(App[None]):
     def __init__(self, deck: Deck, *, readonly: bool = False, demo: DemoSession | None = None,
                  discovery: DiscoveryOutcome | None = None, traffic: bool = True,
                  panes: tuple[tuple[str, str, str], ...] = PANES, first_pane: str = "health",
-                 clock_s: float = CLOCK_S) -> None:
+                 clock_s: float = CLOCK_S, host: str | None = None) -> None:
         super().__init__()
         self.deck = deck
+        self.host_context = host
+        """The host every pane is narrowed to (`--host`, `:host NAME`); None: every host."""
         self.readonly = readonly
         self.demo = demo
         self.discovery = discovery
@@ -76,7 +78,7 @@ class DeckApp(App[None]):
         self.clock_ticks = 0
         # Held here, not queried: every tick and every deck message reach them without walking the DOM.
         self.status = DeckStatus(deck, demo=demo is not None, readonly=readonly,
-                                 chaos=demo.chaos if demo is not None else None, id="deck-status")
+                                 chaos=demo.chaos if demo is not None else None, host=host, id="deck-status")
         self.ledger_banner = LedgerBanner(deck, id="ledger-banner")
         self.shell = ShellCommands(self)
         self.animation_level = "none"  # every animated frame is bandwidth over SSH
@@ -142,7 +144,9 @@ class DeckApp(App[None]):
             pane_class: type[DeckPane] = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as exc:
             return UnavailablePane(self.deck, pane_id, title, type(exc).__name__, readonly=self.readonly)
-        return pane_class(self.deck, readonly=self.readonly)
+        pane = pane_class(self.deck, readonly=self.readonly)
+        pane.set_reactive(DeckPane.host, self.host_context)  # before its first draw: no watcher to run yet
+        return pane
 
     def pane(self, pane_id: str) -> DeckPane | None:
         return self.panes.get(pane_id)
@@ -163,6 +167,13 @@ class DeckApp(App[None]):
         # SSH) act on the pane just shown, and its footer bindings are the ones shown.
         self._focus_pane(pane)
         return pane
+
+    def set_host(self, host: str | None) -> None:
+        """Narrow every pane and the header to one host (None: every host again)."""
+        self.host_context = host
+        self.status.host = host
+        for pane in self.panes.values():
+            pane.host = host
 
     def _focus_pane(self, pane: DeckPane) -> None:
         self.set_focus(pane.focus_target())

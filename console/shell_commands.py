@@ -22,6 +22,7 @@ from console.screens.command_line import (
 from console.screens.route_plan import RoutePlanScreen
 from providers.display import count
 from providers.errors import ProviderError
+from providers.host_context import ALL_HOSTS, chosen_host, host_names, host_problem, providers_on
 from providers.safe_text import one_line
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class ShellCommands:
         return Completions(self.commands, {
             "provider": providers, "alias": aliases, "target": [*aliases, *(f"{p}/" for p in providers)],
             "spec": ["off", "refuse", "503", "429:5", "delay:2", "stall_mid:5", "cut"],
+            "host": [*host_names(deck.config), ALL_HOSTS],
         }, history=self.history)
 
     def fail(self, message: str) -> None:
@@ -182,6 +184,21 @@ class ShellCommands:
         self.app.deck.probe_now(provider)
         self.app.status.update_from()
         self.app.notify(f"chaos on {provider}: {applied}" if applied else f"{provider} mended", markup=False)
+
+    def cmd_host(self, args: list[str]) -> None:
+        """Narrow every pane and the header to one host, or widen them again with `all` (or no name)."""
+        deck = self.app.deck
+        name = args[0] if args else ALL_HOSTS
+        if (problem := host_problem(name, host_names(deck.config))) is not None:
+            self.fail(problem)
+            return
+        host = chosen_host(name)
+        self.app.set_host(host)
+        if host is None:
+            self.app.notify("Every host shown.", markup=False)
+        else:
+            shown = count(len(providers_on(deck.providers, host)), "provider")
+            self.app.notify(f"Host {host}: {shown} shown. :host all shows every host.", markup=False)
 
     def cmd_keys(self, args: list[str]) -> None:
         from console.screens.keys import KeysScreen  # the keyring library loads on first use, not at start

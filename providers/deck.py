@@ -364,12 +364,16 @@ class Deck(DeckReadouts):
 
     # --- health and catalog ---------------------------------------------------------------------------------
 
-    async def health_all(self) -> dict[str, Health]:
-        """Probe every provider once, concurrently, each bounded by the monitor's probe timeout."""
-        names = list(self.adapters)
+    async def health_all(self, only: Iterable[str] | None = None) -> dict[str, Health]:
+        """Probe every provider (or those of `only`) once, concurrently, each bounded by the monitor's probe
+        timeout."""
+        chosen = None if only is None else set(only)
+        names = [name for name in self.adapters if chosen is None or name in chosen]
         results = await asyncio.gather(*(self.monitor.probe(name) for name in names))
         health = dict(zip(names, results, strict=True))
         for name in self.unsupported:
+            if chosen is not None and name not in chosen:
+                continue
             health[name] = Health(status="unknown", detail=f"no adapter for kind {self.providers[name].kind} yet")
         return health
 

@@ -15,13 +15,14 @@ from rich.table import Column
 
 from console.commands.chat_stop import ChatStop
 from console.commands.output import print_json, print_json_line, print_table, write_document
-from console.commands.session import CommandError, fail, open_deck
+from console.commands.session import CommandError, fail, host_context_of, open_deck
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from providers.base import ChatRequest, ImageProgress, ImageRequest, Message, PullProgress
 from providers.chat_settings import ChatSettings
 from providers.deck import Deck
 from providers.display import count, milliseconds
 from providers.errors import ProviderError, StreamBrokenError, UnknownProviderError, UnsupportedError
+from providers.host_context import providers_on
 from providers.ledger import UnknownSessionError
 from providers.router import RouteFailedError, UnknownTargetError
 from providers.safe_text import TerminalSafeStream, one_line, terminal_safe
@@ -59,7 +60,8 @@ def _require(deck: Deck, provider: str, capability: str, doing: str) -> None:
 
 def health(args: argparse.Namespace) -> int:
     async def operation(deck: Deck) -> int:
-        results = await deck.health_all()
+        host = host_context_of(args, deck.config)
+        results = await deck.health_all(None if host is None else providers_on(deck.providers, host))
         rows = [
             {"name": name, "kind": deck.providers[name].kind, "status": h.status,
              "latency_ms": None if h.latency_ms is None else round(h.latency_ms, 1), "version": h.version,
@@ -83,22 +85,26 @@ def health(args: argparse.Namespace) -> int:
 
 def models(args: argparse.Namespace) -> int:
     async def operation(deck: Deck) -> int:
+        host = host_context_of(args, deck.config)
         catalog = await deck.catalog(args.provider)
+        on_host = set(providers_on(deck.providers, host))
+        entries = [entry for entry in catalog.entries if entry.model.provider in on_host]
+        errors = {name: error for name, error in catalog.errors.items() if name in on_host}
         rows = [
             {"provider": e.model.provider, "name": e.model.name, "kind": e.model.kind,
              "size_bytes": e.model.size_bytes, "quantization": e.model.quantization,
              "context_length": e.model.context_length, "loaded": e.model.loaded,
              "input_usd_per_mtok": e.input_usd_per_mtok, "output_usd_per_mtok": e.output_usd_per_mtok}
-            for e in catalog.entries
+            for e in entries
         ]
         if args.json:
             print_json(rows)
-        elif rows or not catalog.errors:  # nothing on stdout when every provider failed: only the errors
+        elif rows or not errors:  # nothing on stdout when every provider failed: only the errors
             print_table(("provider", "model", "size", "quant", "context", "loaded", "$/Mtok in/out"),
                         [_model_cells(row) for row in rows])
-        for provider, error in catalog.errors.items():
+        for provider, error in errors.items():
             sys.stderr.write(f"llmdeck: {one_line(provider)}: {one_line(str(error))}\n")
-        return EXIT_FAILED if catalog.errors and not catalog.entries else EXIT_OK
+        return EXIT_FAILED if errors and not entries else EXIT_OK
 
     return _run(args, operation)
 
@@ -349,16 +355,18 @@ def export_litellm(args: argparse.Namespace) -> int:
     import yaml
 
     from console.commands.session import load_cli_config
-    from providers.export_litellm import litellm_config
+    from providers.export_litellm import ExportError, litellm_config, yaml_header
 
     try:
-        document = litellm_config(load_cli_config(args))
+        config = load_cli_config(args)
+        document = litellm_config(config)
     except CommandError as exc:
         return fail(str(exc), exc.code)
+    except ExportError as exc:
+        return fail(f"export litellm: {exc}", EXIT_FAILED)
     if args.json:  # the same document; LiteLLM reads JSON too (it is YAML)
         text = json.dumps(document, indent=2) + "\n"
-    else:
-        text = ("# LiteLLM proxy config exported by llmdeck; keys are read from the environment variables named "
-                "here.\n" + yaml.safe_dump(document, sort_keys=False))
+    else:  # the variables the proxy needs, said where the operator reads the file
+        text = yaml_header(config) + yaml.safe_dump(document, sort_keys=False)
     problem = write_document(text, args.out)
     return fail(problem, EXIT_FAILED) if problem else EXIT_OK

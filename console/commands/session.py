@@ -12,6 +12,7 @@ from config.paths import data_dir, locate_config
 from config.schema import DeckConfig
 from console.exit_codes import EXIT_FAILED, EXIT_USAGE
 from providers.deck import Deck
+from providers.host_context import chosen_host, host_names, host_problem
 from providers.monitor import MonitorPolicy
 from providers.safe_text import terminal_safe
 
@@ -52,6 +53,14 @@ async def open_deck(args: argparse.Namespace) -> AsyncIterator[Deck]:
         await deck.stop()
     if deck.ledger_problem is not None:  # the operation ran, but its row is not on record
         raise CommandError(deck.ledger_problem, EXIT_FAILED)
+
+
+def host_context_of(args: argparse.Namespace, config: DeckConfig) -> str | None:
+    """The host `--host NAME` chose (None: every host); an unknown one is a usage error naming the nearest."""
+    name = getattr(args, "host_context", None)
+    if name and (problem := host_problem(name, host_names(config))) is not None:
+        raise CommandError(problem, EXIT_USAGE)
+    return chosen_host(name)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> int:

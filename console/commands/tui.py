@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from config.paths import data_dir, locate_config
 from config.schema import DeckConfig
 from console import terminal_graphics
-from console.commands.session import CommandError, fail, load_cli_config
+from console.commands.serve_metrics import console_metrics
+from console.commands.session import CommandError, fail, host_context_of, load_cli_config
 from console.exit_codes import EXIT_OK
 from providers.deck import Deck
 from providers.monitor import MonitorPolicy
@@ -50,14 +51,18 @@ async def run_console(args: argparse.Namespace) -> int:
                 config = load_cli_config(args)
                 config_file = location.path
             data = data_dir()
+        host = host_context_of(args, config)
         # Before Textual owns the terminal: afterwards its reader thread would swallow the terminal's answers.
         await asyncio.to_thread(terminal_graphics.probe, config.ui.image_protocol)
         deck = Deck(config, data, monitor_policy=monitor_policy(config), demo=demo is not None,
                     output_dir=demo.output_dir if demo is not None else None, config_path=config_file)
         guard: ExitGuard | None = None
+        metrics = console_metrics(deck)  # /metrics while the console runs, when ui.metrics_listen is set
         await deck.start()
         try:
-            app = DeckApp(deck, readonly=bool(getattr(args, "readonly", False)), demo=demo, discovery=discovery)
+            await metrics.start()
+            app = DeckApp(deck, readonly=bool(getattr(args, "readonly", False)), demo=demo, discovery=discovery,
+                          host=host)
             loop = asyncio.get_running_loop()
             use_resilient_output()
             # a dropped SSH session (SIGHUP) exits like ctrl+q: nothing is lost, and the process always ends
@@ -72,6 +77,7 @@ async def run_console(args: argparse.Namespace) -> int:
                 await app.run_async()
         finally:
             # A chat the exit cut short is finished by the deck, its turn written, before the ledger closes.
+            await metrics.stop()
             await deck.stop()
             if guard is not None:
                 guard.disarm()

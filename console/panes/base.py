@@ -38,6 +38,10 @@ class DeckPane(Vertical):
     """`/`: substring filter of the pane's table; a leading `!` inverts it; empty clears it. A pane that filters
     re-renders in `watch_filter_text`; the others ignore it."""
 
+    host: var[str | None] = var(None, init=False)
+    """`:host NAME` / `--host NAME`: the pane shows only that host's providers; None shows every one. Set by the
+    app on every pane; a pane that lists providers re-renders in `watch_host`."""
+
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
         super().__init__(id=f"pane-{self.PANE_ID}")
         self.deck = deck
@@ -59,6 +63,13 @@ class DeckPane(Vertical):
                 return False
             node = node.parent if isinstance(node.parent, Widget) else None
         return True
+
+    def in_context(self, provider: str) -> bool:
+        """Whether `provider` is on the chosen host (always, when no host is chosen)."""
+        if self.host is None:
+            return True
+        config = self.deck.providers.get(provider)
+        return config is not None and config.host == self.host
 
     def refresh_now(self) -> None:
         """ctrl+r: fetch fresh data now."""
@@ -124,4 +135,7 @@ class SyncedPane(DeckPane):
         self.sync()
 
     def watch_filter_text(self) -> None:
+        self.sync()
+
+    def watch_host(self) -> None:
         self.sync()

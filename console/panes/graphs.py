@@ -137,6 +137,10 @@ class GraphsPane(DeckPane):
         self.redraw()
         self._show_status()
 
+    def watch_host(self) -> None:
+        self.redraw()
+        self._show_status()
+
     def watch_window_s(self) -> None:
         self.redraw()
         self._show_status()
@@ -145,7 +149,7 @@ class GraphsPane(DeckPane):
         self.redraw(force=True)
 
     def _keeps(self, provider: str) -> bool:
-        return RowFilter.parse(self.filter_text).keeps_text(provider)
+        return self.in_context(provider) and RowFilter.parse(self.filter_text).keeps_text(provider)
 
     # --- drawing ---------------------------------------------------------------------------------------
 

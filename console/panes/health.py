@@ -181,7 +181,7 @@ class HealthPane(SyncedPane):
 
     def rows(self) -> list[ProviderRow]:
         return [provider_row(self.deck, name, self.history.get(name, ()), self.errors.get(name, ""))
-                for name in self.deck.providers]
+                for name in self.deck.providers if self.in_context(name)]
 
     def visible_rows(self) -> list[ProviderRow]:
         keep = RowFilter.parse(self.filter_text)
@@ -196,7 +196,7 @@ class HealthPane(SyncedPane):
 
     def _summarize(self, rows: list[ProviderRow]) -> None:
         up = sum(row.status in ("up", "degraded") for row in rows)
-        total = len(self.deck.providers) if self.filter_text else len(rows)
+        total = sum(map(self.in_context, self.deck.providers)) if self.filter_text else len(rows)
         shown = f"{len(rows)} of {total}" if self.filter_text else f"{len(rows)}"
         parts = [f"{shown} {plural(total, 'provider')}", f"{up} up"]
         parts += [f"filter: {self.filter_text}"] if self.filter_text else []

@@ -77,6 +77,7 @@ class ModelsPane(DeckPane):
     def on_mount(self) -> None:
         # no `loading` overlay on the table: a loading widget cannot take the focus, and the keyboard must be on
         # the table from the first visit (the status line says the catalog is loading)
+        self.table.context = self._host_providers()
         self.load_catalog()
 
     def on_show(self) -> None:
@@ -108,6 +109,13 @@ class ModelsPane(DeckPane):
     def watch_filter_text(self, text: str) -> None:
         self.table.set_filter(RowFilter.parse(text))
         self._show_status()
+
+    def watch_host(self) -> None:
+        self.table.set_context(self._host_providers())
+        self._show_status()
+
+    def _host_providers(self) -> frozenset[str] | None:
+        return None if self.host is None else frozenset(filter(self.in_context, self.deck.providers))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.readonly and action in WRITE_ACTIONS:
@@ -141,7 +149,7 @@ class ModelsPane(DeckPane):
 
     def _show_status(self) -> None:
         table = self.table
-        parts = [f"{table.row_count} of {count(len(table.rows_by_key), 'model')}",
+        parts = [f"{table.row_count} of {count(len(table.in_context()), 'model')}",
                  f"sort: {table.sort_label or 'provider'}"]
         if str(table.row_filter):
             parts.append(f"filter: {table.row_filter}")

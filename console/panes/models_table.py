@@ -196,6 +196,8 @@ class ModelTable(KeyedTable):
         self.rows_by_key: dict[str, ModelRow] = {}
         """Every known row, shown or filtered out."""
         self.row_filter = RowFilter()
+        self.context: frozenset[str] | None = None
+        """The providers of the chosen host (`:host`); None: every provider."""
         self.column_fit = ColumnFit()
         super().__init__(MODEL_COLUMNS, id=id, zebra_stripes=True)
 
@@ -239,8 +241,18 @@ class ModelTable(KeyedTable):
         self.row_filter = row_filter
         self._draw()
 
+    def set_context(self, providers: frozenset[str] | None) -> None:
+        """Show only these providers' models (a host was chosen), or every provider's (None)."""
+        self.context = providers
+        self._draw()
+
+    def in_context(self) -> list[ModelRow]:
+        """The known rows of the chosen host's providers, filtered out or not."""
+        context = self.context
+        return [row for row in self.rows_by_key.values() if context is None or row.provider in context]
+
     def _draw(self) -> None:
-        rows = sorted((row for row in self.rows_by_key.values() if self.row_filter.keeps(row)), key=natural_order)
+        rows = sorted((row for row in self.in_context() if self.row_filter.keeps(row)), key=natural_order)
         self.show([(row.key, row.table_cells()) for row in rows], {row.key: row.sort_values() for row in rows})
 
 

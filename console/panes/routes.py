@@ -174,7 +174,10 @@ class RoutesPane(SyncedPane):
 
     def visible_rows(self) -> list[HopRow]:
         keep = RowFilter.parse(self.filter_text)
-        return [row for row in hop_rows(self.deck) if keep.keeps(row)]
+        rows = hop_rows(self.deck)
+        # A chosen host keeps each route that can reach it, whole: its fallback order means nothing cut apart.
+        reaching = {row.alias for row in rows if self.in_context(row.provider)}
+        return [row for row in rows if row.alias in reaching and keep.keeps(row)]
 
     def draw(self) -> None:
         rows = self.visible_rows()

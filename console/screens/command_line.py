@@ -45,6 +45,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "what happened: health, breakers, requests, operations, reloads (FILTER narrows it)"),
     CommandSpec("chaos", ("provider", "spec"), ":chaos PROVIDER [SPEC|off]",
                 "demo: make a provider fail or slow down (default 503@0.7,delay:1.5); off mends it", demo_only=True),
+    CommandSpec("host", ("host",), ":host NAME|all", "narrow every pane to one host; :host all shows every host"),
     CommandSpec("keys", (), ":keys", "set or delete API keys in the keyring"),
     CommandSpec("save-config", (), ":save-config", "write a starter config with the servers that were found"),
     CommandSpec("refresh", (), ":refresh", "probe every provider now"),

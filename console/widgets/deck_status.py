@@ -11,12 +11,16 @@ from textual.widgets import Static
 
 from console.widgets.status_badge import theme_style
 from providers.deck import Deck
+from providers.host_context import providers_on
 
 
-def status_counts(deck: Deck) -> tuple[int, int, int, float]:
-    """(providers up, providers in total, streams in flight, USD spent today)."""
-    up = sum(1 for health in deck.last_health().values() if health.status in ("up", "degraded"))
-    return up, len(deck.providers), deck.in_flight(), deck.spend_today()
+def status_counts(deck: Deck, host: str | None = None) -> tuple[int, int, int, float]:
+    """(providers up, providers in total, streams in flight, USD spent today); the counts of providers are the
+    chosen host's when one is."""
+    names = set(providers_on(deck.providers, host))
+    up = sum(1 for name, health in deck.last_health().items()
+             if name in names and health.status in ("up", "degraded"))
+    return up, len(names), deck.in_flight(), deck.spend_today()
 
 
 class DeckStatus(Static):
@@ -27,14 +31,17 @@ class DeckStatus(Static):
     DEFAULT_CSS = "DeckStatus { height: 1; background: $panel; }"
 
     filter_text: var[str] = var("", init=False)
+    host: var[str | None] = var(None, init=False)
+    """The host the console is narrowed to: shown as `@NAME` after the name, its providers counted."""
 
     def __init__(self, deck: Deck, *, demo: bool, readonly: bool, chaos: Mapping[str, str] | None = None,
-                 **kwargs: object) -> None:
+                 host: str | None = None, **kwargs: object) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self.deck = deck
         self.demo = demo
         self.chaos = chaos if chaos is not None else {}  # the demo's live provider → fault spec
         self.readonly = readonly
+        self.set_reactive(DeckStatus.host, host)
         self._shown = ""
 
     def on_mount(self) -> None:
@@ -44,6 +51,9 @@ class DeckStatus(Static):
         self.update_from()
 
     def watch_filter_text(self) -> None:
+        self.update_from()
+
+    def watch_host(self) -> None:
         self.update_from()
 
     def update_from(self) -> None:
@@ -60,9 +70,11 @@ class DeckStatus(Static):
 
     def _line(self, level: int) -> Text:
         """The header at a level of shortening: 0 says everything in words, 3 keeps counts, marks and the filter."""
-        up, total, streams, spend = status_counts(self.deck)
+        up, total, streams, spend = status_counts(self.deck, self.host)
         variables = self.app.theme_variables
         line = Text(" llmdeck " if level < 3 else "", style=theme_style("accent", variables, bold=True))
+        if self.host is not None:  # a config name: appended as plain text
+            line.append(f"@{self.host} ", style=theme_style("accent", variables, bold=True))
         if self.demo:
             line.append(" DEMO " if level < 2 else "D", style=theme_style("warning", variables, bold=True)
                         + Style(reverse=True))
