@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
+LITELLM_VENV := .venv-litellm
+STAMP_LITELLM := $(LITELLM_VENV)/.installed-proxy
+LITELLM_PROXY := litellm[proxy]>=1.108,<2
 
 .PHONY: demo test lint bench screenshots clean
 
@@ -27,7 +30,22 @@ lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(STAMP_TEST)
+# A stock LiteLLM proxy for tests/providers/test_litellm_proxy.py, in a venv of its own: litellm[proxy] pins
+# starlette and rich versions that clash with ours. A failed install (no such package on the index, no network)
+# does not fail `make test`: that test then skips, naming the missing proxy, and the next `make test` tries again.
+$(STAMP_LITELLM):
+	@echo "installing $(LITELLM_PROXY) into $(LITELLM_VENV), a venv of its own for the LiteLLM proxy test"
+	@rm -rf $(LITELLM_VENV)
+	@if $(PYTHON) -m venv $(LITELLM_VENV) \
+		&& $(LITELLM_VENV)/bin/python -m pip install --quiet --upgrade pip \
+		&& $(LITELLM_VENV)/bin/python -m pip install --quiet '$(LITELLM_PROXY)'; then \
+		touch $@; \
+	else \
+		rm -rf $(LITELLM_VENV); \
+		echo "could not install $(LITELLM_PROXY) into $(LITELLM_VENV): the LiteLLM proxy test will skip"; \
+	fi
+
+test: $(STAMP_TEST) $(STAMP_LITELLM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 3
 
@@ -50,4 +68,4 @@ screenshots: $(STAMP_RUN)
 	$(BIN)/python scripts/screenshots.py --out screenshots
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(LITELLM_VENV) build dist *.egg-info
