@@ -22,6 +22,7 @@ from config.expand import expand_path, expand_vars
 from config.fields import ConfigModel, check_name, check_written_url, environ_of, split_v1
 from config.kind_options import misplaced_option
 from config.kinds import KINDS, Kind, unknown_kind_message
+from config.listen_address import check_listen_address
 from config.reply_limits import ReplyLimitsConfig
 from config.restart_argv import check_restart_arg
 from config.route_schema import STRATEGIES, RouteConfig, RouteTimeouts, Strategy, TargetConfig
@@ -247,6 +248,16 @@ class HostConfig(ConfigModel):
     def _identity_file(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else expand_path(value, environ_of(info))
 
+    @field_validator("dcgm_url")
+    @classmethod
+    def _dcgm_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_written_url(value, environ_of(info))
+        except ValueError as exc:  # the check speaks of base_url, the field it was first written for
+            raise ValueError(str(exc).replace("base_url", "dcgm_url")) from None
+
 
 class UiConfig(ConfigModel):
     """How the console looks and which keys do what."""
@@ -263,6 +274,11 @@ class UiConfig(ConfigModel):
     metrics_listen: str | None = None
     """`ADDR:PORT` to serve Prometheus /metrics on while the console runs (as `llmdeck serve-metrics` does);
     unset serves nothing."""
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _metrics_listen(cls, value: str | None) -> str | None:
+        return None if value is None else check_listen_address(value)
 
 
 class DeckConfig(ConfigModel):

@@ -46,6 +46,8 @@ from providers.deck_readouts import DeckReadouts
 from providers.deck_reload import ConfigChange, config_change
 from providers.deck_signals import Budget, DeckSignals, SpendBook
 from providers.errors import AuthFailedError, ProviderError, UnknownProviderError, UnsupportedError
+from providers.gpu_info import HostGpus
+from providers.gpu_monitor import GpuMonitor
 from providers.http import make_client
 from providers.image_store import SavedImage, save_image
 from providers.ledger import Ledger, LedgerError
@@ -56,6 +58,7 @@ from providers.monitor import HealthEvent, HealthMonitor, MonitorPolicy
 from providers.png_bounds import check_png
 from providers.pricing import PriceTable
 from providers.reply_bounds import ReplyBounds, as_provider_error
+from providers.request_totals import RequestTotals
 from providers.restart import RestartOutcome, RestartPlan, run_restart
 from providers.router import Router
 from providers.routing import Attempt, PlannedHop, Route, RouteTimeouts, Target
@@ -182,6 +185,9 @@ class Deck(DeckReadouts):
         self.metrics = RollingMetrics()
         self.spend = SpendBook({b.provider: Budget(b.provider, b.usd_per_day, b.usd_per_month) for b in config.budgets})
         self.monitor = HealthMonitor(self.adapters, monitor_policy)
+        self.totals = RequestTotals()
+        """Counts since start that never go back (the metrics endpoint's counters); RollingMetrics forgets."""
+        self.monitor.subscribe(self.totals.probe)  # models seen loaded between probes count as loads
         self.signals = DeckSignals(
             kinds={p.name: p.kind for p in config.providers}, prices=self.prices, spend=self.spend,
             health_of=self.monitor.status, latency_of=self.metrics.recent_latency,
@@ -195,6 +201,7 @@ class Deck(DeckReadouts):
         self._listeners: list[Listener] = []
         self._unsubscribe_monitor: Callable[[], None] | None = None
         self._runs = RunBook(self._finish)  # the chat runs open or being written: stop() drains them
+        self.gpu_monitor = GpuMonitor(lambda: self.config, self.client)  # reads the hosts of the config of now
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -209,6 +216,7 @@ class Deck(DeckReadouts):
         self._unsubscribe_monitor = self.monitor.subscribe(self._on_health)
         if monitor:
             self.monitor.start()
+            self.gpu_monitor.start()  # GPUs are polled for whoever watches (console, serve-metrics), as health is
 
     async def _open_ledger(self) -> None:
         ledger = await asyncio.to_thread(Ledger.open, self.data_dir / "ledger.sqlite3")
@@ -227,6 +235,7 @@ class Deck(DeckReadouts):
     async def stop(self) -> None:
         """Stop the monitor, finish the chat runs still open (their rows written, bounded), then close."""
         await self.monitor.stop()
+        await self.gpu_monitor.stop()
         if self._unsubscribe_monitor is not None:
             self._unsubscribe_monitor()
         await self._runs.drain()
@@ -295,13 +304,14 @@ class Deck(DeckReadouts):
     def _hop_finished(self, attempt: Attempt, usage: Usage | None) -> None:
         if attempt.outcome == "skipped":
             return
+        cost = self.cost_of(attempt.provider, attempt.model, usage)
         self.metrics.record(
             attempt.provider, attempt.model, ok=attempt.outcome == "ok", error_kind=attempt.error_kind,
             latency_ms=attempt.ms, ttft_ms=attempt.ttft_ms,
             completion_tokens=usage.completion_tokens if usage else 0,
-            cost_usd=self.cost_of(attempt.provider, attempt.model, usage),
-            tokens_estimated=bool(usage and usage.estimated),
+            cost_usd=cost, tokens_estimated=bool(usage and usage.estimated),
         )
+        self.totals.hop(attempt, usage, cost)
 
     async def _finish(self, run: ChatRun) -> None:
         """A run ended: price it, write its request row and turn (one transaction), tell the subscribers."""
@@ -376,6 +386,14 @@ class Deck(DeckReadouts):
                 continue
             health[name] = Health(status="unknown", detail=f"no adapter for kind {self.providers[name].kind} yet")
         return health
+
+    def gpus(self) -> dict[str, HostGpus]:
+        """The latest GPU reading of each host (config order; a host not read yet is absent). No I/O."""
+        return self.gpu_monitor.latest()
+
+    async def read_gpus(self, host: str | None = None) -> dict[str, HostGpus]:
+        """Read every host's GPUs (or `host`'s) now; UnknownGpuHostError (a ValueError) for an unknown host."""
+        return await self.gpu_monitor.read(host)
 
     async def catalog(self, provider: str | None = None) -> Catalog:
         names = [provider] if provider else list(self.adapters)

@@ -51,6 +51,12 @@ class HostGpus:
     """time.time() of the reading."""
 
     @property
+    def failed(self) -> bool:
+        """Whether the reading failed (a driver error, ssh refused, an exporter down), as opposed to a host that
+        has no GPU (source "none") or was read."""
+        return self.error is not None and self.source != "none"
+
+    @property
     def memory_free_bytes(self) -> int | None:
         """Free memory over all GPUs of the host; None when no GPU reported both used and total."""
         free = [gpu.memory_free_bytes for gpu in self.gpus]
