@@ -138,4 +138,7 @@ class SyncedPane(DeckPane):
         self.sync()
 
     def watch_host(self) -> None:
-        self.sync()
+        if self.display:
+            self.sync()
+        else:
+            self.changed = True  # drawn when shown: narrowing every pane costs only the visible one

@@ -138,8 +138,9 @@ class GraphsPane(DeckPane):
         self._show_status()
 
     def watch_host(self) -> None:
-        self.redraw()
-        self._show_status()
+        if self.display:  # a hidden pane redraws when shown
+            self.redraw()
+            self._show_status()
 
     def watch_window_s(self) -> None:
         self.redraw()

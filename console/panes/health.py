@@ -24,7 +24,9 @@ from console.widgets.status_badge import badge_text, themed
 from console.widgets.table_sort import SortValue, text_value
 from providers.base import Health
 from providers.deck import Deck
-from providers.display import plural
+from providers.display import count, plural
+from providers.gpu_info import HostGpus
+from providers.gpu_text import gpu_summary
 from providers.safe_text import one_line
 
 STATUS_RANK = {"up": 0, "degraded": 1, "probing": 2, "unknown": 3, "down": 4}
@@ -41,6 +43,9 @@ COLUMNS: tuple[ColumnSpec, ...] = (
 )
 """Status and the last error are never dropped; at 80 columns VRAM and the version stay too (the breaker, latency,
 loaded models and trend come back as the terminal widens, or with `W`)."""
+COLUMN_INDEX = {spec.key: index for index, spec in enumerate(COLUMNS)}
+HOST_KEY = "host:"
+"""Row keys of the host rows: `host:NAME` (a provider's own name cannot hold a colon)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,17 @@ def vram_text(health: Health) -> str:
     return "—"
 
 
+def unreachable_reason(members: Sequence[ProviderRow], reading: HostGpus | None) -> str | None:
+    """Why a host cannot be reached — every provider on it down, and the reason they (or its ssh) give — or None
+    while any of them answers."""
+    if not members or any(member.status != "down" for member in members):
+        return None
+    if reading is not None and reading.failed and reading.source == "nvidia-smi":  # the ssh login failed too
+        return one_line(reading.error or "")
+    reasons = [member.error for member in members if member.error]
+    return reasons[0] if reasons else "no answer"
+
+
 def breaker_text(deck: Deck, provider: str) -> str:
     """The worst breaker of the provider's models: `closed`, `half-open` or `open 25s`."""
     state, seconds_left, _reason = deck.breaker_state(provider)
@@ -136,6 +152,8 @@ class HealthPane(SyncedPane):
         self.errors: dict[str, str] = {}
         self._shown_rows: list[ProviderRow] = []
         self._summary = ""
+        self._gpus_drawn: dict[str, float] = {}
+        """When each host's GPU reading that is on screen was taken: a newer one is drawn on the next tick."""
         for name, health in deck.last_health().items():
             self._remember(name, health)
 
@@ -167,7 +185,11 @@ class HealthPane(SyncedPane):
 
     def needs_clock(self) -> bool:
         """Probes not drawn yet, or an open breaker's cooldown counting down on screen."""
-        return self.changed or any(row.breaker.startswith("open") for row in self._shown_rows)
+        return (self.changed or any(row.breaker.startswith("open") for row in self._shown_rows)
+                or self._gpu_stamps() != self._gpus_drawn)
+
+    def _gpu_stamps(self) -> dict[str, float]:
+        return {host: reading.read_at for host, reading in self.deck.gpus().items()}
 
     def refresh_now(self) -> None:
         self.deck.probe_now()
@@ -190,6 +212,7 @@ class HealthPane(SyncedPane):
     def draw(self) -> None:
         """Show the current state; only changed cells are touched."""
         rows = self.visible_rows()
+        self._gpus_drawn = self._gpu_stamps()
         self.table.show(self._table_rows(rows), {row.name: row.sort_values() for row in rows})
         self._shown_rows = rows
         self._summarize(rows)
@@ -200,6 +223,9 @@ class HealthPane(SyncedPane):
         shown = f"{len(rows)} of {total}" if self.filter_text else f"{len(rows)}"
         parts = [f"{shown} {plural(total, 'provider')}", f"{up} up"]
         parts += [f"filter: {self.filter_text}"] if self.filter_text else []
+        if not any(provider.host for provider in self.deck.providers.values()):  # no host rows to show GPUs on
+            parts += [f"{host}: {summary}" for host, reading in self.deck.gpus().items()
+                      if (summary := gpu_summary(reading))]
         selected = self.selected_provider()
         table = self.table
         error = next((row.error for row in rows if row.name == selected), "")
@@ -222,15 +248,29 @@ class HealthPane(SyncedPane):
         groups: dict[str, list[ProviderRow]] = {}
         for row in rows:
             groups.setdefault(row.host or "", []).append(row)
+        readings = self.deck.gpus()
         table: list[Row] = []
         for host in sorted(groups, key=lambda h: (h == "", h)):
             members = groups[host]
-            up = sum(m.status in ("up", "degraded") for m in members)
-            header: tuple[Cell, ...] = (themed(f"▾ {host or 'no host'}", "accent", variables, bold=True),
-                                        Text(f"{up}/{len(members)} up"), *("",) * (len(COLUMNS) - 2))
-            table.append((f"host:{host}", header))
-            table += [(row.name, self._cells(row, variables)) for row in members]
+            reading = readings.get(host)
+            unreachable = unreachable_reason(members, reading)
+            table.append((f"{HOST_KEY}{host}", self._host_cells(host, members, reading, unreachable, variables)))
+            if unreachable is None:  # a host that cannot be reached is one row: its providers say nothing more
+                table += [(row.name, self._cells(row, variables)) for row in members]
         return table
+
+    def _host_cells(self, host: str, members: list[ProviderRow], reading: HostGpus | None, unreachable: str | None,
+                    variables: Mapping[str, str]) -> tuple[Cell, ...]:
+        """The host's summary row: its name, providers up, its GPUs; why it cannot be reached, once."""
+        up = sum(m.status in ("up", "degraded") for m in members)
+        name = themed(f"{'▸' if unreachable else '▾'} {host or 'no host'}", "accent", variables, bold=True)
+        status: Cell = (themed("unreachable", "error", variables, bold=True) if unreachable is not None
+                        else Text(f"{up}/{len(members)} up"))
+        cells: list[Cell] = [name, status, *("",) * (len(COLUMNS) - 2)]
+        cells[COLUMN_INDEX["vram"]] = plain(gpu_summary(reading))
+        if unreachable is not None:
+            cells[COLUMN_INDEX["error"]] = plain(f"{count(len(members), 'provider')} down: {unreachable}")
+        return tuple(cells)
 
     def _cells(self, row: ProviderRow, variables: Mapping[str, str]) -> tuple[Cell, ...]:
         latency = f"{row.latency_ms:.0f} ms" if row.latency_ms is not None else "—"
@@ -257,6 +297,12 @@ class HealthPane(SyncedPane):
         provider = self.selected_provider()
         if provider is not None:
             self.app.push_screen(ProviderDetailsScreen(self.deck, provider, self.history.get(provider, ())))
+            return
+        key = self.table.cursor_key()
+        if key is not None and key.startswith(HOST_KEY):
+            from console.screens.host_details import HostDetailsScreen
+
+            self.app.push_screen(HostDetailsScreen(self.deck, key.removeprefix(HOST_KEY)))
 
     def action_copy_url(self) -> None:
         provider = self.selected_provider()

@@ -13,7 +13,14 @@ from textual.widgets import DataTable, Static
 from console.bridge import DeckBridge
 from console.clipboard import copy_text
 from console.panes.base import DeckPane
-from console.panes.models_dialogs import confirm_delete, confirm_pull, confirm_restart, confirm_unload
+from console.panes.models_dialogs import (
+    confirm_delete,
+    confirm_load,
+    confirm_pull,
+    confirm_restart,
+    confirm_unload,
+    will_it_fit,
+)
 from console.panes.models_table import ModelRow, ModelTable
 from console.screens.confirm import ConfirmDialog
 from console.screens.model_details import ModelDetailsScreen
@@ -59,6 +66,8 @@ class ModelsPane(DeckPane):
         self.catalog_errors: dict[str, str] = {}
         self._stale: set[str] = set()
         self._showing = False
+        self._context_stale = False
+        """A host was chosen while the pane was hidden: its table is narrowed when shown."""
         self.last_restart: RestartOutcome | None = None
 
     def compose(self) -> ComposeResult:
@@ -82,6 +91,10 @@ class ModelsPane(DeckPane):
 
     def on_show(self) -> None:
         self._showing = True
+        if self._context_stale:
+            self._context_stale = False
+            self.table.set_context(self.table.context)
+            self._show_status()
         self.call_after_refresh(self.table.refit)  # the width is known once shown: choose the columns for it
         for provider in sorted(self._stale):
             self.load_catalog(provider)
@@ -111,6 +124,10 @@ class ModelsPane(DeckPane):
         self._show_status()
 
     def watch_host(self) -> None:
+        if not self.display:  # drawn on show: narrowing every pane costs only the visible one
+            self.table.context = self._host_providers()
+            self._context_stale = True
+            return
         self.table.set_context(self._host_providers())
         self._show_status()
 
@@ -234,7 +251,10 @@ class ModelsPane(DeckPane):
         choice = PullChoice(provider, model) if model else await self.app.push_screen_wait(PullDialog(able, provider))
         if choice is None:
             return
-        if await self.app.push_screen_wait(confirm_pull(self.deck, choice.provider, choice.model)):
+        # Its size where another provider lists the same model; a pull itself reports it only once it runs.
+        sizes = [row.size_bytes for row in self.table.rows_by_key.values() if row.name == choice.model]
+        dialog = confirm_pull(self.deck, choice.provider, choice.model, next(filter(None, sizes), None))
+        if await self.app.push_screen_wait(dialog):
             self.pulls.enqueue(choice.provider, choice.model)
             self.refresh_bindings()
 
@@ -269,7 +289,11 @@ class ModelsPane(DeckPane):
         row = self._selected()
         if self._refused() or row is None or not self._can(row.provider, "load", "load models"):
             return
-        self._say(f"Loading {row.name} on {row.provider}…")
+        fit = will_it_fit(self.deck, row.provider, row.size_bytes)
+        if fit is not None and not fit.on_one_gpu:
+            self._confirm_then("load", row, confirm_load(self.deck, row, fit))
+            return
+        self._say(f"Loading {row.name} on {row.provider}…" + (f"\n{fit.text}" if fit else ""))
         self._run_op("load", row)
 
     def action_switch_checkpoint(self) -> None:

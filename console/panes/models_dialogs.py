@@ -5,14 +5,35 @@ from __future__ import annotations
 from console.panes.models_table import ModelRow, human_bytes
 from console.screens.confirm import ConfirmDialog
 from providers.deck import Deck
+from providers.gpu_text import FitCheck, fit_check
+from providers.gpus.reader import LOCAL_HOST
 from providers.restart import RestartPlan
 
 
-def confirm_pull(deck: Deck, provider: str, model: str) -> ConfirmDialog:
+def will_it_fit(deck: Deck, provider: str, size_bytes: int | None) -> FitCheck | None:
+    """The "will it fit?" line for a model of that size on the provider's host, or None with nothing to compare
+    (no size, no GPU reading). A provider without a host is on the local machine when the config names no hosts."""
+    host = deck.providers[provider].host or (LOCAL_HOST if not deck.config.hosts else None)
+    if host is None:
+        return None
+    return fit_check(size_bytes, deck.gpus().get(host), host)
+
+
+def confirm_pull(deck: Deck, provider: str, model: str, size_bytes: int | None = None) -> ConfirmDialog:
+    """`size_bytes`: the model's size where another provider lists it; a pull reports it only once it runs."""
+    fit = will_it_fit(deck, provider, size_bytes)
     return ConfirmDialog(
         f"Pull {model} onto {provider}?", deck.describe("pull", provider, model),
-        "Downloads the model's weights onto that machine's disk; big models take many GB and a while.",
+        "Downloads the model's weights onto that machine's disk; big models take many GB and a while."
+        + (f"\n{fit.text}" if fit else ""),
         confirm_label="Pull")
+
+
+def confirm_load(deck: Deck, row: ModelRow, fit: FitCheck) -> ConfirmDialog:
+    """Asked only when the model does not fit on one GPU: a load that fits just runs."""
+    return ConfirmDialog(
+        f"Load {row.name} on {row.provider}?", deck.describe("load", row.provider, row.name),
+        f"{fit.text}\nLoading anyway may push other models out of memory, or fail.", confirm_label="Load")
 
 
 def confirm_delete(deck: Deck, row: ModelRow) -> ConfirmDialog:

@@ -48,7 +48,7 @@ async def test_host_command_narrows_every_pane_and_the_header_then_all_widens(de
     async with app.run_test(size=(120, 36)) as pilot:
         health = app.pane("health")
         assert isinstance(health, HealthPane)
-        await wait_until(pilot, lambda: BOX < provider_rows(health), what="every provider in Health")
+        await wait_until(pilot, lambda: provider_rows(health) > BOX, what="every provider in Health")
         await pilot.press("colon", *"host box", "enter")
         await wait_until(pilot, lambda: provider_rows(health) == BOX, what="Health narrowed to box")
         assert app.status._shown.startswith(" llmdeck @box ")
