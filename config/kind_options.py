@@ -11,6 +11,13 @@ _ONLY_FOR: dict[str, frozenset[str]] = {
     "tenant": frozenset({"chroma"}),
     "database": frozenset({"chroma"}),
     "config_dir": frozenset({"reticulum"}),
+    "hub_url": frozenset({"huggingface"}),
+    "models_dir": frozenset({"llamacpp"}),
+    "checkpoint_dir": frozenset({"a1111", "comfyui"}),
+    "lora_dir": frozenset({"a1111", "comfyui"}),
+    "allow_nsfw": frozenset({"civitai"}),
+    "upload_folder": frozenset({"dropbox"}),
+    "auto_upload": frozenset({"dropbox"}),
     "image_timeout_s": frozenset(k for k, info in KINDS.items()
                                  if info.serves_images or info.family == "openai-compatible"),
     "image_idle_s": frozenset(k for k, info in KINDS.items()

@@ -85,6 +85,21 @@ class ProviderConfig(ConfigModel):
     """Chroma: the tenant whose collections are listed."""
     database: str = Field(default="default_database", min_length=1, max_length=128)
     """Chroma: the database whose collections are listed."""
+    hub_url: str | None = None
+    """huggingface: the Hub's address for `hub` search/files/download (default https://huggingface.co;
+    `$VAR` expands)."""
+    models_dir: str | None = None
+    """llamacpp: where downloaded GGUF files go (`~` and `$VAR` expand); on the box llama.cpp reads them from."""
+    checkpoint_dir: str | None = None
+    """a1111 / comfyui: where downloaded checkpoints go (`~` and `$VAR` expand)."""
+    lora_dir: str | None = None
+    """a1111 / comfyui: where downloaded LoRAs go (`~` and `$VAR` expand)."""
+    allow_nsfw: bool = False
+    """civitai: show models CivitAI marks NSFW in searches (hidden by default)."""
+    upload_folder: str = "/llmdeck"
+    """dropbox: the folder uploads go into."""
+    auto_upload: Literal["off", "images", "chats", "both"] = "off"
+    """dropbox: upload each generated image (PNG + JSON sidecar) and/or each chat export as it is made."""
     config_dir: str | None = None
     """Reticulum: the RNS config dir, passed as `rnstatus --config` (`~` and `$VAR` expand). Unset means the
     first of /etc/reticulum, ~/.config/reticulum and ~/.reticulum that holds a `config` file (the order RNS
@@ -109,6 +124,28 @@ class ProviderConfig(ConfigModel):
     def _base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else check_written_url(value, environ_of(info))
 
+    @field_validator("hub_url")
+    @classmethod
+    def _hub_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_written_url(value, environ_of(info))
+        except ValueError as exc:  # the check speaks of base_url, the field it was first written for
+            raise ValueError(str(exc).replace("base_url", "hub_url")) from None
+
+    @field_validator("models_dir", "checkpoint_dir", "lora_dir")
+    @classmethod
+    def _local_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else expand_path(value, environ_of(info))
+
+    @field_validator("upload_folder")
+    @classmethod
+    def _upload_folder(cls, value: str) -> str:
+        if not value.startswith("/") or "\x00" in value or any(part in (".", "..") for part in value.split("/")):
+            raise ValueError(f"upload_folder must be an absolute Dropbox path like /llmdeck, not {value!r}")
+        return value.rstrip("/") or "/"
+
     @field_validator("api_key")
     @classmethod
     def _api_key(cls, value: str | None) -> str | None:
@@ -126,7 +163,8 @@ class ProviderConfig(ConfigModel):
                              "ollama]")
         return value
 
-    @field_validator("image_timeout_s", "image_idle_s", "tenant", "database", "config_dir")
+    @field_validator("image_timeout_s", "image_idle_s", "tenant", "database", "config_dir", "hub_url", "models_dir",
+                     "checkpoint_dir", "lora_dir", "allow_nsfw", "upload_folder", "auto_upload")
     @classmethod
     def _for_this_kind(cls, value: Any, info: ValidationInfo) -> Any:
         # Runs only for options written in the file (defaults are not validated), after `kind`.
