@@ -395,8 +395,9 @@ class Deck(DeckReadouts):
         """Read every host's GPUs (or `host`'s) now; UnknownGpuHostError (a ValueError) for an unknown host."""
         return await self.gpu_monitor.read(host)
 
-    async def catalog(self, provider: str | None = None) -> Catalog:
-        names = [provider] if provider else list(self.adapters)
+    async def catalog(self, provider: str | None = None, *, only: Iterable[str] | None = None) -> Catalog:
+        """The models of one provider, of those in `only`, or of every provider, fetched concurrently."""
+        names = [provider] if provider else list(self.adapters) if only is None else list(only)
         for name in names:
             self.adapter(name)
         results = await asyncio.gather(*(self._models_of(name) for name in names), return_exceptions=True)

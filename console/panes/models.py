@@ -1,7 +1,11 @@
-"""Models pane: one catalog across providers; pull, delete, load, unload, restart, details, checkpoint switch."""
+"""Models pane: one catalog across providers; pull, delete, load, unload, restart, details, checkpoint switch.
+
+An n8n workflow's "loaded" is its being active, so w activates and u deactivates it (after a confirmation showing
+the exact call): no keys of their own to learn, and the Loaded column already shows which workflows are active."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual import work
@@ -19,6 +23,7 @@ from console.panes.models_dialogs import (
     confirm_pull,
     confirm_restart,
     confirm_unload,
+    confirm_workflow_switch,
     will_it_fit,
 )
 from console.panes.models_table import ModelRow, ModelTable
@@ -38,6 +43,8 @@ CATALOG_WORKERS = "catalog"
 MODEL_OP_WORKERS = "model-ops"
 WRITE_ACTIONS = frozenset({"pull", "delete", "unload", "load", "restart", "switch_checkpoint", "cancel_pull"})
 """Hidden and refused with --readonly: everything that changes a backend."""
+WORKFLOW_VERBS = {"load": "activate", "unload": "deactivate"}
+"""What load and unload do to an n8n workflow, in the words the notifications use."""
 
 
 class ModelsPane(DeckPane):
@@ -96,8 +103,8 @@ class ModelsPane(DeckPane):
             self.table.set_context(self.table.context)
             self._show_status()
         self.call_after_refresh(self.table.refit)  # the width is known once shown: choose the columns for it
-        for provider in sorted(self._stale):
-            self.load_catalog(provider)
+        if self._stale:  # one fetch and one redraw for them all: a hundred stale providers are not a hundred
+            self.load_catalog(only=sorted(self._stale))
         self._stale.clear()
 
     def on_hide(self) -> None:
@@ -106,11 +113,11 @@ class ModelsPane(DeckPane):
     # --- the DeckPane contract -------------------------------------------------------------------------
 
     def on_deck_bridge_catalogs_changed(self, message: DeckBridge.CatalogsChanged) -> None:
-        for event in message.events:
-            if self._showing:
-                self.load_catalog(event.provider)
-            else:
-                self._stale.add(event.provider)
+        changed = {event.provider for event in message.events}
+        if self._showing:
+            self.load_catalog(only=sorted(changed))  # the whole flush in one fetch and one redraw
+        else:
+            self._stale |= changed
 
     def refresh_now(self) -> None:
         self.load_catalog()
@@ -144,14 +151,14 @@ class ModelsPane(DeckPane):
     # --- catalog ---------------------------------------------------------------------------------------
 
     @work(group=CATALOG_WORKERS, exit_on_error=False)
-    async def load_catalog(self, provider: str | None = None) -> None:
-        """Fetch the catalog (one provider, or all) and put its rows in place."""
+    async def load_catalog(self, provider: str | None = None, *, only: Sequence[str] | None = None) -> None:
+        """Fetch the catalog (one provider, those in `only`, or all) and put its rows in place, in one redraw."""
         try:
-            catalog = await self.deck.catalog(provider)
+            catalog = await self.deck.catalog(provider, only=only)
         except (ProviderError, UnknownProviderError) as exc:
             self._say(str(exc), title="Catalog", severity="error")
             return
-        names = [provider] if provider else self.deck.providers_able()
+        names = [provider] if provider else self.deck.providers_able() if only is None else list(only)
         # A provider whose catalog failed keeps what was listed before; the status line says why it is stale.
         listed = [name for name in names if name not in catalog.errors]
         rows: dict[str, list[ModelRow]] = {name: [] for name in listed}
@@ -283,11 +290,17 @@ class ModelsPane(DeckPane):
         row = self._selected()
         if self._refused() or row is None or not self._can(row.provider, "unload", "unload models"):
             return
+        if row.kind == "workflow":
+            self._confirm_then("unload", row, confirm_workflow_switch(self.deck, row, activate=False))
+            return
         self._confirm_then("unload", row, confirm_unload(self.deck, row))
 
     def action_load(self) -> None:
         row = self._selected()
         if self._refused() or row is None or not self._can(row.provider, "load", "load models"):
+            return
+        if row.kind == "workflow":
+            self._confirm_then("load", row, confirm_workflow_switch(self.deck, row, activate=True))
             return
         fit = will_it_fit(self.deck, row.provider, row.size_bytes)
         if fit is not None and not fit.on_one_gpu:
@@ -337,7 +350,8 @@ class ModelsPane(DeckPane):
         if operation == "delete":
             self.table.forget(row.key)  # at once; the CatalogChanged refresh then agrees
             self._show_status()
-        self._say(f"{operation}: {row.provider}/{row.name} done.")
+        verb = WORKFLOW_VERBS.get(operation, operation) if row.kind == "workflow" else operation
+        self._say(f"{verb}: {row.provider}/{row.name} done.")
 
     @work(group=MODEL_OP_WORKERS, exit_on_error=False)
     async def _restart(self, provider: str, dialog: ConfirmDialog) -> None:

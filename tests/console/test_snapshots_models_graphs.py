@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,10 @@ CATALOG = Catalog((
 class FrozenDeck(Deck):
     """A Deck that is never started: its catalog is fixed and its metrics run on a fixed clock."""
 
-    async def catalog(self, provider: str | None = None) -> Catalog:
-        return Catalog(tuple(e for e in CATALOG.entries if provider in (None, e.model.provider)),
-                       {} if provider else CATALOG.errors)
+    async def catalog(self, provider: str | None = None, *, only: Iterable[str] | None = None) -> Catalog:
+        names = None if provider is None and only is None else {provider} if provider else set(only or ())
+        return Catalog(tuple(e for e in CATALOG.entries if names is None or e.model.provider in names),
+                       CATALOG.errors if names is None else {})
 
 
 def frozen_deck(tmp_path: Path) -> Deck:
