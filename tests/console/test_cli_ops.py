@@ -1,4 +1,6 @@
-"""The headless commands as an operator runs them: real subprocesses against the emulator lab."""
+"""The headless commands as an operator runs them, against the emulator lab. Failing exit codes and a prompt on
+stdin are checked on real subprocesses; commands checked for what they print or do run in-process
+(tests/cli_in_process.py), their output captured at the file descriptors, which are no terminal, as pipes are not."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ import yaml
 from config.paths import data_dir
 from providers.emulators.lab import Lab
 from providers.ledger import Ledger
+from tests.cli_in_process import CliRun, run_cli
 from tests.conftest import EmulatorFactory
 
 LLMDECK = [sys.executable, "-m", "console.cli"]
@@ -46,8 +50,21 @@ def run(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProces
                           timeout=60, check=False)
 
 
-def test_health_json_lists_every_provider_up(config_file: Path) -> None:
-    result = run(config_file, "health", "--json")
+InProcess = Callable[..., CliRun]
+
+
+@pytest.fixture
+def in_process(capfd: pytest.CaptureFixture[str]) -> InProcess:
+    """`run` without the subprocess: `in_process(config, *args)`."""
+
+    def run_in_process(config: Path, *args: str) -> CliRun:
+        return run_cli(capfd, *args, env={"LLMDECK_CONFIG": str(config)})
+
+    return run_in_process
+
+
+def test_health_json_lists_every_provider_up(config_file: Path, in_process: InProcess) -> None:
+    result = in_process(config_file, "health", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert {row["name"]: row["status"] for row in rows} == {
@@ -62,8 +79,8 @@ def test_health_exits_one_when_a_provider_is_down(lab: Lab, config_file: Path) -
     assert {row["name"]: row["status"] for row in json.loads(result.stdout)}["box-vllm"] == "down"
 
 
-def test_models_json_has_the_documented_fields(config_file: Path) -> None:
-    result = run(config_file, "models", "--provider", "local-ollama", "--json")
+def test_models_json_has_the_documented_fields(config_file: Path, in_process: InProcess) -> None:
+    result = in_process(config_file, "models", "--provider", "local-ollama", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     names = {row["name"] for row in rows}
@@ -73,9 +90,9 @@ def test_models_json_has_the_documented_fields(config_file: Path) -> None:
     assert all(row["input_usd_per_mtok"] == 0 for row in rows)
 
 
-def test_chat_json_reports_the_route_and_falls_back(lab: Lab, config_file: Path) -> None:
+def test_chat_json_reports_the_route_and_falls_back(lab: Lab, config_file: Path, in_process: InProcess) -> None:
     lab.set_faults("box-vllm", "503")
-    result = run(config_file, "chat", "chat", "Say hello", "--json", "--max-tokens", "8")
+    result = in_process(config_file, "chat", "chat", "Say hello", "--json", "--max-tokens", "8")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["served_by"] == {"provider": "local-ollama", "model": "llama3.2:1b"}
@@ -107,9 +124,9 @@ def test_an_unknown_provider_is_a_usage_error_naming_the_configured_ones(config_
     assert "Traceback" not in result.stderr
 
 
-def test_route_explain_shows_skipped_down_hops(lab: Lab, config_file: Path) -> None:
+def test_route_explain_shows_skipped_down_hops(lab: Lab, config_file: Path, in_process: InProcess) -> None:
     lab.set_faults("box-vllm", "refuse")
-    result = run(config_file, "route", "explain", "chat", "--json")
+    result = in_process(config_file, "route", "explain", "chat", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert [(hop["provider"], hop["state"]) for hop in plan] == [("box-vllm", "skipped"), ("local-ollama", "ready")]
@@ -121,45 +138,45 @@ def tab_rows(stdout: str) -> list[list[str]]:
     return [line.split("\t") for line in stdout.splitlines()]
 
 
-def test_route_explain_table_says_each_state_once(lab: Lab, config_file: Path) -> None:
-    every_hop_up = run(config_file, "route", "explain", "chat")
+def test_route_explain_table_says_each_state_once(lab: Lab, config_file: Path, in_process: InProcess) -> None:
+    every_hop_up = in_process(config_file, "route", "explain", "chat")
     assert every_hop_up.returncode == 0, every_hop_up.stderr
     heading, *rows = tab_rows(every_hop_up.stdout)
     assert heading[4:] == ["state", "reason"]
     assert [row[4:] for row in rows] == [["ready", "would serve now"], ["ready", ""]]
     lab.set_faults("box-vllm", "refuse")
-    one_down = run(config_file, "route", "explain", "chat")
+    one_down = in_process(config_file, "route", "explain", "chat")
     assert [row[4:] for row in tab_rows(one_down.stdout)[1:]] == [["skipped", "unhealthy (down)"],
                                                                  ["ready", "would serve now"]]
 
 
-def test_health_table_writes_latency_for_a_person(config_file: Path) -> None:
-    result = run(config_file, "health")
+def test_health_table_writes_latency_for_a_person(config_file: Path, in_process: InProcess) -> None:
+    result = in_process(config_file, "health")
     assert result.returncode == 0, result.stderr
     heading, *rows = tab_rows(result.stdout)
     latency = heading.index("latency")
     assert rows and all(re.fullmatch(r"\d+(\.\d)? m?s", row[latency]) for row in rows), rows
 
 
-def test_pull_then_delete_with_the_exact_call_shown(config_file: Path) -> None:
-    pulled = run(config_file, "pull", "local-ollama", "qwen2.5:0.5b")
+def test_pull_then_delete_with_the_exact_call_shown(config_file: Path, in_process: InProcess) -> None:
+    pulled = in_process(config_file, "pull", "local-ollama", "qwen2.5:0.5b")
     assert pulled.returncode == 0, pulled.stderr
-    listed = json.loads(run(config_file, "models", "--provider", "local-ollama", "--json").stdout)
+    listed = json.loads(in_process(config_file, "models", "--provider", "local-ollama", "--json").stdout)
     assert "qwen2.5:0.5b" in {row["name"] for row in listed}
     refused = run(config_file, "delete", "local-ollama", "qwen2.5:0.5b")
     assert refused.returncode == 1
     assert "not deleted" in refused.stderr
-    deleted = run(config_file, "delete", "local-ollama", "qwen2.5:0.5b", "--yes")
+    deleted = in_process(config_file, "delete", "local-ollama", "qwen2.5:0.5b", "--yes")
     assert deleted.returncode == 0, deleted.stderr
     assert "will call: DELETE" in deleted.stderr and "qwen2.5:0.5b" in deleted.stderr
-    listed = json.loads(run(config_file, "models", "--provider", "local-ollama", "--json").stdout)
+    listed = json.loads(in_process(config_file, "models", "--provider", "local-ollama", "--json").stdout)
     assert "qwen2.5:0.5b" not in {row["name"] for row in listed}
 
 
-def test_unload_and_restart(config_file: Path) -> None:
-    unloaded = run(config_file, "unload", "local-ollama", "llama3.2:1b")
+def test_unload_and_restart(config_file: Path, in_process: InProcess) -> None:
+    unloaded = in_process(config_file, "unload", "local-ollama", "llama3.2:1b")
     assert unloaded.returncode == 0, unloaded.stderr
-    restarted = run(config_file, "restart", "box-vllm", "--yes")
+    restarted = in_process(config_file, "restart", "box-vllm", "--yes")
     assert restarted.returncode == 0, restarted.stderr
     assert "will run (no shell):" in restarted.stderr
     assert "vllm restarted" in restarted.stdout
@@ -168,10 +185,10 @@ def test_unload_and_restart(config_file: Path) -> None:
     assert "no restart configured" in missing.stderr
 
 
-def test_image_writes_png_and_sidecar(config_file: Path, tmp_path: Path) -> None:
+def test_image_writes_png_and_sidecar(config_file: Path, tmp_path: Path, in_process: InProcess) -> None:
     out = tmp_path / "cube.png"
-    result = run(config_file, "image", "sd", "a red cube", "--out", str(out), "--width", "64", "--height", "64",
-                 "--steps", "2", "--seed", "5", "--json")
+    result = in_process(config_file, "image", "sd", "a red cube", "--out", str(out), "--width", "64", "--height",
+                        "64", "--steps", "2", "--seed", "5", "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["path"] == str(out) and doc["width"] == 64 and doc["seed"] == 5
@@ -180,14 +197,14 @@ def test_image_writes_png_and_sidecar(config_file: Path, tmp_path: Path) -> None
 
 
 def test_chat_json_counts_usage_a_server_does_not_send_and_says_so(emulator: EmulatorFactory,
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, in_process: InProcess) -> None:
     pyllama, llama_server = emulator("llama_cpp_python"), emulator("llamacpp")
     config = tmp_path / "usage.yaml"
     config.write_text(yaml.safe_dump({"providers": [
         {"name": "pyllama", "kind": "llamacpp", "base_url": pyllama.url},
         {"name": "box", "kind": "llamacpp", "base_url": llama_server.url}]}), encoding="utf-8")
 
-    result = run(config, "chat", "pyllama/tiny-llama", "count these words please", "--json", "--max-tokens", "8")
+    result = in_process(config, "chat", "pyllama/tiny-llama", "count these words please", "--json", "--max-tokens", "8")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     answer_tokens = len(doc["text"].split()) + 1  # the emulated tokenizer: one per word, plus BOS
@@ -198,7 +215,7 @@ def test_chat_json_counts_usage_a_server_does_not_send_and_says_so(emulator: Emu
     assert (row.provider, row.usage_estimated, row.prompt_tokens, row.completion_tokens) == \
         ("pyllama", True, 5, answer_tokens)
 
-    reported = run(config, "chat", "box/x", "count these words please", "--json", "--max-tokens", "8")
+    reported = in_process(config, "chat", "box/x", "count these words please", "--json", "--max-tokens", "8")
     assert reported.returncode == 0, reported.stderr
     usage = json.loads(reported.stdout)["usage"]
     assert usage["estimated"] is False and usage["completion_tokens"] > 0

@@ -1,5 +1,6 @@
 """The CLI as a script uses it: stdout read by a program, not a person. Real subprocesses against emulators and a
-scripted server on loopback; --help and the parser walked in-process."""
+scripted server on loopback for exit codes, pipes and streamed lines; --help, the parser, and successful runs
+checked only for the JSON or files they produce, in-process (tests/cli_in_process.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import yaml
 
 from console.cli import build_parser, main
 from providers.emulators.registry import EMULATORS
+from tests.cli_in_process import CliRun, run_cli
 from tests.conftest import EmulatorFactory
 from tests.emulator_control import pulls_held
 from tests.hostile.hostile_server import HostileServer, Reply, Request, hostile_server, http_reply
@@ -131,42 +133,48 @@ def test_at_a_terminal_the_table_is_fitted_to_the_window(long_name_config: Path,
 
 # --- --json on every subcommand that prints data ----------------------------------------------------------------
 
-def json_of(result: subprocess.CompletedProcess[str]) -> object:
+def json_of(result: subprocess.CompletedProcess[str] | CliRun) -> object:
     assert result.returncode == 0, (result.args, result.stderr)
     return json.loads(result.stdout)
 
 
-def test_every_data_printing_subcommand_prints_one_json_document(config: Path, tmp_path: Path) -> None:
-    chat = json_of(llmdeck(config, "chat", "ol/llama3.2:1b", "hello", "--session", "scripted", "--json",
-                           "--max-tokens", "8"))
+def test_every_data_printing_subcommand_prints_one_json_document(config: Path, tmp_path: Path,
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    """In-process (tests/cli_in_process.py): what is checked is each command's stdout, not the process; the
+    scripts above and below run real processes on pipes."""
+
+    def llmdeck(*args: str) -> CliRun:
+        return run_cli(capfd, *args, env={"LLMDECK_CONFIG": str(config)})
+
+    chat = json_of(llmdeck("chat", "ol/llama3.2:1b", "hello", "--session", "scripted", "--json", "--max-tokens", "8"))
     assert isinstance(chat, dict) and chat["served_by"] == {"provider": "ol", "model": "llama3.2:1b"}
-    health = json_of(llmdeck(config, "health", "--json"))
+    health = json_of(llmdeck("health", "--json"))
     assert isinstance(health, list) and {row["name"] for row in health} == {"ol", "vl", "sd"}
-    models = json_of(llmdeck(config, "models", "--provider", "ol", "--json"))
+    models = json_of(llmdeck("models", "--provider", "ol", "--json"))
     assert isinstance(models, list) and "llama3.2:1b" in {row["name"] for row in models}
-    plan = json_of(llmdeck(config, "route", "explain", "chat", "--json"))
+    plan = json_of(llmdeck("route", "explain", "chat", "--json"))
     assert isinstance(plan, list) and [hop["provider"] for hop in plan] == ["vl", "ol"]
-    sessions = json_of(llmdeck(config, "sessions", "list", "--json"))
+    sessions = json_of(llmdeck("sessions", "list", "--json"))
     assert isinstance(sessions, list) and [row["title"] for row in sessions] == ["scripted"]
-    shown = json_of(llmdeck(config, "sessions", "show", "scripted", "--json"))
+    shown = json_of(llmdeck("sessions", "show", "scripted", "--json"))
     assert isinstance(shown, dict) and shown["turns"][0]["prompt"] == "hello"
-    assert json_of(llmdeck(config, "sessions", "export", "scripted", "--json")) == shown
+    assert json_of(llmdeck("sessions", "export", "scripted", "--json")) == shown
 
     out = tmp_path / "cube.png"
-    image = json_of(llmdeck(config, "image", "sd", "a red cube", "--out", str(out), "--width", "64", "--height",
-                            "64", "--steps", "2", "--json"))
+    image = json_of(llmdeck("image", "sd", "a red cube", "--out", str(out), "--width", "64", "--height", "64",
+                            "--steps", "2", "--json"))
     assert isinstance(image, dict) and image["path"] == str(out) and out.read_bytes().startswith(PNG_MAGIC)
 
-    unloaded = json_of(llmdeck(config, "unload", "ol", "llama3.2:1b", "--json"))
+    unloaded = json_of(llmdeck("unload", "ol", "llama3.2:1b", "--json"))
     assert isinstance(unloaded, dict) and unloaded["model"] == "llama3.2:1b" and "/api/" in unloaded["call"]
-    deleted = json_of(llmdeck(config, "delete", "ol", "mistral:7b", "--yes", "--json"))
+    deleted = json_of(llmdeck("delete", "ol", "mistral:7b", "--yes", "--json"))
     assert isinstance(deleted, dict) and deleted["call"].startswith("DELETE ")
-    restarted = json_of(llmdeck(config, "restart", "vl", "--yes", "--json"))
+    restarted = json_of(llmdeck("restart", "vl", "--yes", "--json"))
     assert isinstance(restarted, dict) and (restarted["returncode"], restarted["output"]) == (0, "vllm restarted\n")
 
-    validated = json_of(llmdeck(config, "config", "validate", "--json"))
+    validated = json_of(llmdeck("config", "validate", "--json"))
     assert validated == {"path": str(config), "ok": True, "providers": 3, "routes": 1, "problems": []}
-    exported = json_of(llmdeck(config, "export", "litellm", "--json"))
+    exported = json_of(llmdeck("export", "litellm", "--json"))
     assert isinstance(exported, dict) and exported["model_list"]
 
 
@@ -206,8 +214,9 @@ def test_only_commands_that_print_no_data_go_without_json() -> None:
     """A new subcommand has to decide: this names every one without --json, and why it has none."""
     without = {" ".join(path) for path, parser in _parsers(build_parser())
                if path and not _is_group(parser) and not _has_option(parser, "--json")}
-    # keys set/delete print one confirming line; their exit status is the whole answer.
-    assert without == {"keys set", "keys delete"}
+    # keys set/delete print one confirming line; their exit status is the whole answer. serve-metrics prints
+    # nothing on stdout: its data is the /metrics it serves.
+    assert without == {"keys set", "keys delete", "serve-metrics"}
 
 
 # --- pull --json --------------------------------------------------------------------------------------------------
@@ -288,7 +297,8 @@ def test_image_on_ollama_fails_before_any_progress_and_writes_nothing(config: Pa
     assert not out.exists() and not out.with_suffix(".json").exists()
 
 
-def test_image_out_refuses_an_existing_file_unless_forced(config: Path, tmp_path: Path) -> None:
+def test_image_out_refuses_an_existing_file_unless_forced(config: Path, tmp_path: Path,
+                                                          capfd: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "keep.png"
     out.write_bytes(b"an image someone cares about")
     refused = llmdeck(config, "image", "sd", "a red cube", "--out", str(out), "--width", "64", "--height", "64")
@@ -299,8 +309,8 @@ def test_image_out_refuses_an_existing_file_unless_forced(config: Path, tmp_path
     assert out.read_bytes() == b"an image someone cares about"
     assert not out.with_suffix(".json").exists()
 
-    forced = llmdeck(config, "image", "sd", "a red cube", "--out", str(out), "--width", "64", "--height", "64",
-                     "--force")
+    forced = run_cli(capfd, "image", "sd", "a red cube", "--out", str(out), "--width", "64", "--height", "64",
+                     "--force", env={"LLMDECK_CONFIG": str(config)})  # in-process: a success, checked by its files
     assert forced.returncode == 0, forced.stderr
     assert out.read_bytes().startswith(PNG_MAGIC)
     assert json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))["request"]["prompt"] == "a red cube"

@@ -1,5 +1,7 @@
-"""`llmdeck chat --session/--new` and `llmdeck sessions list/show/export`, run as an operator runs them: real
-subprocesses against a loopback Ollama-shaped server that remembers every request it was sent."""
+"""`llmdeck chat --session/--new` and `llmdeck sessions list/show/export` against a loopback Ollama-shaped server
+that remembers every request it was sent. Exit codes and what hostile text leaves on the pipes are checked on real
+subprocesses; the chats that make sessions, and commands read for what they print, run in-process
+(tests/cli_in_process.py): a run keeps nothing in memory for the next one, which finds its session in the ledger."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import yaml
 
 from config.paths import data_dir
 from providers.ledger import Ledger
+from tests.cli_in_process import CliRun, run_cli
 from tests.hostile.hostile_server import HostileServer, Request, hostile_server, stream_head
 from tests.hostile.terminal_corpus import FORBIDDEN_IN_PIPE, hostile_ollama_routes
 from tests.hostile.terminal_corpus import write_config as write_hostile_config
@@ -54,32 +57,36 @@ def llmdeck(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env=dict(os.environ), cwd=ROOT, timeout=HANG_S, check=False)
 
 
+def in_process(capfd: pytest.CaptureFixture[str], config: Path, *args: str) -> CliRun:
+    return run_cli(capfd, *args, "--config", str(config))
+
+
 def sent(server: HostileServer) -> list[list[str]]:
     """The message contents of every chat request the server received, in order."""
     return [[m["content"] for m in json.loads(r.body)["messages"]] for r in server.seen if r.path == "/api/chat"]
 
 
-def chat(config: Path, prompt: str, *options: str) -> str:
-    result = llmdeck(config, "chat", TARGET, prompt, *options)
+def chat(capfd: pytest.CaptureFixture[str], config: Path, prompt: str, *options: str) -> str:
+    result = in_process(capfd, config, "chat", TARGET, prompt, *options)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 def test_chat_session_continues_by_name_or_id_with_its_history_and_new_starts_afresh(
-        server: HostileServer, config: Path) -> None:
-    assert chat(config, "first question", "--session", "work") == "answer to 1 messages"
-    assert chat(config, "second question", "--session", "work") == "answer to 3 messages"
+        server: HostileServer, config: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    assert chat(capfd, config, "first question", "--session", "work") == "answer to 1 messages"
+    assert chat(capfd, config, "second question", "--session", "work") == "answer to 3 messages"
     assert sent(server)[1] == ["first question", "answer to 1 messages", "second question"]
     with Ledger.open(data_dir() / "ledger.sqlite3") as ledger:
         [work] = ledger.list_sessions()
     assert work.title == "work"
 
-    chat(config, "third question", "--session", str(work.id))
+    chat(capfd, config, "third question", "--session", str(work.id))
     assert sent(server)[2] == ["first question", "answer to 1 messages", "second question", "answer to 3 messages",
                                "third question"]
 
-    assert chat(config, "fresh start", "--session", "work", "--new") == "answer to 1 messages"
-    assert chat(config, "one-off") == "answer to 1 messages"  # no --session: a session of its own, as always
+    assert chat(capfd, config, "fresh start", "--session", "work", "--new") == "answer to 1 messages"
+    assert chat(capfd, config, "one-off") == "answer to 1 messages"  # no --session: a session of its own, as always
     assert sent(server)[3:] == [["fresh start"], ["one-off"]]
 
     with Ledger.open(data_dir() / "ledger.sqlite3") as ledger:
@@ -102,20 +109,21 @@ def test_chat_with_a_session_id_that_does_not_exist_is_a_usage_error_and_asks_no
     assert sent(server) == []
 
 
-def test_sessions_list_show_and_export_as_text_and_json(config: Path, tmp_path: Path) -> None:
-    chat(config, "first question", "--session", "work", "--system", "be brief", "--max-tokens", "40")
-    chat(config, "second question", "--session", "work")
-    chat(config, "elsewhere")
+def test_sessions_list_show_and_export_as_text_and_json(config: Path, tmp_path: Path,
+                                                        capfd: pytest.CaptureFixture[str]) -> None:
+    chat(capfd, config, "first question", "--session", "work", "--system", "be brief", "--max-tokens", "40")
+    chat(capfd, config, "second question", "--session", "work")
+    chat(capfd, config, "elsewhere")
 
-    listed = llmdeck(config, "sessions", "list", "--json")
+    listed = in_process(capfd, config, "sessions", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert [(r["title"], r["target"], r["turns"]) for r in rows] == [("elsewhere", TARGET, 1), ("work", TARGET, 2)]
     assert set(rows[0]) == {"id", "title", "target", "updated", "turns"}
-    table = llmdeck(config, "sessions", "list")
+    table = in_process(capfd, config, "sessions", "list")
     assert "work" in table.stdout and "elsewhere" in table.stdout
 
-    shown = llmdeck(config, "sessions", "show", "work", "--json")
+    shown = in_process(capfd, config, "sessions", "show", "work", "--json")
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
     assert (document["title"], document["system_prompt"], document["params"]["max_tokens"]) == ("work", "be brief", 40)
@@ -124,23 +132,24 @@ def test_sessions_list_show_and_export_as_text_and_json(config: Path, tmp_path: 
         ("second question", "answer to 4 messages", "complete", TARGET)]
     assert (document["turns"][0]["prompt_tokens"], document["turns"][0]["completion_tokens"]) == (3, 4)
 
-    text = llmdeck(config, "sessions", "show", str(rows[1]["id"]))
+    text = in_process(capfd, config, "sessions", "show", str(rows[1]["id"]))
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("# work\n")
     assert "second question" in text.stdout and "served by lo/llama3.2:1b" in text.stdout
 
     out = tmp_path / "work.md"
-    exported = llmdeck(config, "sessions", "export", "work", "--out", str(out))
+    exported = in_process(capfd, config, "sessions", "export", "work", "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     assert out.read_text(encoding="utf-8").startswith("# work\n")
     assert "answer to 4 messages" in out.read_text(encoding="utf-8")
-    as_json = llmdeck(config, "sessions", "export", "work", "--format", "json")
+    as_json = in_process(capfd, config, "sessions", "export", "work", "--format", "json")
     assert json.loads(as_json.stdout) == document
 
 
 @pytest.mark.parametrize("command", [("show", "nothing-like-it"), ("export", "77"), ("show", "77", "--json")])
-def test_an_unknown_session_is_one_line_and_exit_2(config: Path, command: tuple[str, ...]) -> None:
-    chat(config, "something")  # a ledger with a session in it, just not this one
+def test_an_unknown_session_is_one_line_and_exit_2(config: Path, command: tuple[str, ...],
+                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    chat(capfd, config, "something")  # a ledger with a session in it, just not this one
     result = llmdeck(config, "sessions", *command)
     assert result.returncode == 2
     assert result.stdout == ""
@@ -155,11 +164,12 @@ def test_without_any_ledger_there_are_no_sessions_and_none_is_made(config: Path)
     assert not (data_dir() / "ledger.sqlite3").exists()
 
 
-def test_hostile_answers_and_titles_never_reach_the_terminal(tmp_path: Path) -> None:
+def test_hostile_answers_and_titles_never_reach_the_terminal(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     with hostile_server(hostile_ollama_routes()) as evil:
         config = write_hostile_config(tmp_path / "evil.yaml", evil.url)
         for options in (("--session", "evil\x1b[2Jname"), ("--session", "evil\x1b[2Jname"), ("--new",)):
-            result = llmdeck(config, "chat", "talk", "tell \x1b]0;PWNED\x1b\\ me", *options)
+            # the sessions to show; what a chat itself prints is tests/hostile/test_terminal_text.py's concern
+            result = in_process(capfd, config, "chat", "talk", "tell \x1b]0;PWNED\x1b\\ me", *options)
             assert result.returncode == 0, result.stderr
     with Ledger.open(data_dir() / "ledger.sqlite3") as ledger:
         sessions = ledger.list_sessions()

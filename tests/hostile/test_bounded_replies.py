@@ -12,7 +12,7 @@ import gzip
 import json
 import struct
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,18 +38,53 @@ RSS_ALLOWANCE_MB = 200.0
 TAGS = json.dumps({"models": [{"name": "m:1b", "model": "m:1b", "size": 1, "details": {}}]}).encode()
 
 
-def _gzip(total_bytes: int, byte: bytes = b"\0") -> bytes:
-    """`total_bytes` of one repeated byte, gzipped in a stream (about 1 KB per MB): a decompression bomb."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    block = byte * (1 << 20)
-    parts = [packer.compress(block) for _ in range(total_bytes >> 20)]
-    return b"".join([*parts, packer.flush()])
+MEGABYTE = 1 << 20
+
+
+def _repeated_deflate(prefix: bytes, byte: bytes, megabytes: int) -> bytes:
+    """Raw deflate of `prefix`, then `megabytes` MB of one repeated byte (about 1 KB per MB). One megabyte is
+    compressed and its output repeated: a full flush after each piece lets every copy decode on its own, so a
+    gigabyte bomb costs the compression of one megabyte, not of a gigabyte."""
+
+    def piece(data: bytes) -> bytes:
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return packer.compress(data) + packer.flush(zlib.Z_FULL_FLUSH)
+
+    final_empty_block = zlib.compressobj(9, zlib.DEFLATED, -15).flush()
+    return piece(prefix) + piece(byte * MEGABYTE) * megabytes + final_empty_block
+
+
+def _inflated(prefix: bytes, byte: bytes, megabytes: int) -> Iterator[bytes]:
+    """What such a bomb inflates to, a megabyte at a time (for its checksum)."""
+    yield prefix
+    block = byte * MEGABYTE
+    for _ in range(megabytes):
+        yield block
+
+
+def _gzip(megabytes: int, byte: bytes = b"\0", prefix: bytes = b"") -> bytes:
+    """`prefix`, then `megabytes` MB of one repeated byte, as one gzip stream with its true CRC and size (about
+    1 KB per MB): a decompression bomb."""
+    crc = 0
+    for data in _inflated(prefix, byte, megabytes):
+        crc = zlib.crc32(data, crc)
+    size = len(prefix) + megabytes * MEGABYTE
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # deflate, no name, no time, best compression
+    return header + _repeated_deflate(prefix, byte, megabytes) + struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+def _zlib(megabytes: int) -> bytes:
+    """`megabytes` MB of zeros as one zlib stream with its true Adler-32 (about 1 KB per MB)."""
+    adler = 1
+    for data in _inflated(b"", b"\0", megabytes):
+        adler = zlib.adler32(data, adler)
+    return b"\x78\xda" + _repeated_deflate(b"", b"\0", megabytes) + struct.pack(">I", adler)
 
 
 @pytest.fixture(scope="module")
 def gzip_bomb() -> bytes:
     """~1.2 MB that inflates to 1.2 GB, as in the report."""
-    return _gzip(1200 << 20)
+    return _gzip(1200)
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -65,10 +100,7 @@ def _png(width: int, height: int, idat: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def png_bomb() -> bytes:
     """A 64x64 PNG whose image data inflates to 1 GB of zeros (~1 MB on the wire)."""
-    packer = zlib.compressobj(9)
-    block = bytes(1 << 20)
-    idat = b"".join([*(packer.compress(block) for _ in range(1024)), packer.flush()])
-    return _png(64, 64, idat)
+    return _png(64, 64, _zlib(1024))
 
 
 def _ollama(url: str) -> dict[str, object]:
@@ -205,20 +237,13 @@ async def test_sse_parser_takes_a_long_line_in_linear_time() -> None:
 
 async def test_gzipped_stream_of_one_endless_line_stops_at_the_line_cap() -> None:
     # "data: " and 512 MB of one letter in one gzip stream (~0.5 MB on the wire): no newline ever comes.
-    framed = _gzip_prefixed(b"data: ", 512 << 20, b"z")
+    framed = _gzip(512, b"z", prefix=b"data: ")
     reply = stream_head(headers={"Content-Encoding": "gzip"}) + framed
     with hostile_server({"POST /v1/chat/completions": canned(reply)}) as server:
         async with make_client() as client:
             adapter = OpenAICompatAdapter(AdapterOptions(name="box", base_url=server.url, kind="vllm"), client)
             with pytest.raises(ProtocolError, match="line longer"):
                 await bounded(_drain(adapter.chat_stream(_chat_request())))
-
-
-def _gzip_prefixed(prefix: bytes, total_bytes: int, byte: bytes) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    block = byte * (1 << 20)
-    parts = [packer.compress(prefix), *(packer.compress(block) for _ in range(total_bytes >> 20))]
-    return b"".join([*parts, packer.flush()])
 
 
 async def _drain(stream: AsyncIterator[object]) -> int:

@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from config.schema import ProviderConfig
 from providers.adapters import build_adapter
 from providers.adapters.comfyui_graph import text_to_image_graph
 from providers.base import Adapter, AdapterOptions, ImageProgress, ImageRequest
+from providers.deck import adapter_options
 from providers.emulators.comfyui_jobs import CHECKPOINTS
 from providers.emulators.faults import FAULT_HEADER
 from providers.emulators.server import EmulatorServer
@@ -26,8 +28,13 @@ from tests.png_check import decoded_png_size
 from tests.waiting import HANG_S, bounded, wait_for_condition
 
 KINDS = ("comfyui", "a1111")
-SLOW_JOB_S = 45.0
-"""Longer than the default timeout_s (30 s): a job this long on the server failed before image_timeout_s."""
+READ_TIMEOUT_S = 2.0
+"""The per-read timeout_s of the slow-job test: far above any single read of the emulators on loopback, however
+loaded the machine, yet well below the job."""
+SLOW_JOB_S = 4 * READ_TIMEOUT_S
+"""Longer than timeout_s: a job this long on the server failed before image_timeout_s, when timeout_s bounded it."""
+SLOW_JOB_STEPS = 20
+"""Steps of 0.4 s: no step waits as long as timeout_s, and A1111's progress polls (0.2 s apart) see most of them."""
 HELD = ImageRequest("held", width=64, height=64, steps=8)
 """Held halfway (step 4 of 8) by image_jobs_held: it would wait there for ever, so only an interrupt ends it."""
 
@@ -61,22 +68,30 @@ def at_halfway(event: asyncio.Event) -> Callable[[ImageProgress], None]:
     return seen
 
 
-async def test_a_45_s_job_succeeds_with_default_limits_and_shows_rising_progress(emulator: EmulatorFactory,
-                                                                                 client: httpx.AsyncClient) -> None:
-    """Both servers at once, so the suite pays the 45 s once; 45 steps of 1 s, so no single read waits long."""
+def test_by_default_an_image_job_may_last_far_longer_than_one_read() -> None:
+    """The defaults as configured: each read 30 s, the whole job 600 s, progress standing still 120 s."""
+    for kind in KINDS:
+        options = adapter_options(ProviderConfig(name=kind, kind=kind, base_url="http://127.0.0.1:9"))
+        assert (options.timeout_s, options.image_timeout_s, options.image_idle_s) == (30.0, 600.0, 120.0)
+
+
+async def test_a_job_longer_than_timeout_s_succeeds_within_the_image_limits_and_shows_rising_progress(
+        emulator: EmulatorFactory, client: httpx.AsyncClient) -> None:
+    """Both servers at once, so the suite pays the slow job once. timeout_s is made small so that a job a few
+    times longer stays short; image_timeout_s and image_idle_s keep their defaults."""
     servers = {kind: emulator(kind) for kind in KINDS}
     seen: dict[str, list[float]] = {kind: [] for kind in KINDS}
 
     async def generate(kind: str) -> bytes:
-        adapter = adapter_for(servers[kind], kind, client)  # default options: timeout_s 30
-        assert adapter.options.timeout_s < SLOW_JOB_S
-        request = ImageRequest("a slow lighthouse", width=64, height=48, steps=45, seed=3)
+        adapter = adapter_for(servers[kind], kind, client, timeout_s=READ_TIMEOUT_S)
+        assert adapter.options.timeout_s < SLOW_JOB_S < adapter.options.image_timeout_s
+        request = ImageRequest("a slow lighthouse", width=64, height=48, steps=SLOW_JOB_STEPS, seed=3)
         result = await adapter.generate_image(request, lambda p: seen[kind].append(p.fraction))
         return result.png
 
     started = time.monotonic()
     with image_jobs_slowed(servers["comfyui"], SLOW_JOB_S), image_jobs_slowed(servers["a1111"], SLOW_JOB_S):
-        pngs = await bounded(asyncio.gather(*(generate(kind) for kind in KINDS)), what="two 45 s jobs",
+        pngs = await bounded(asyncio.gather(*(generate(kind) for kind in KINDS)), what="two slow jobs",
                              timeout_s=SLOW_JOB_S + HANG_S)
     assert time.monotonic() - started >= SLOW_JOB_S  # the premise: each job outlived timeout_s on the server
     for kind, png in zip(KINDS, pngs, strict=True):

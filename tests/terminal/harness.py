@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -125,7 +126,11 @@ class RealTerminal:
         while self.process.poll() is None:
             if time.monotonic() > deadline:
                 raise AssertionError(f"llmdeck did not exit within {timeout_s:.0f} s")
-            self.pump(0.05)  # keep draining: a full terminal would block the child
+            if self.master is None:  # hung up: nothing to drain, so wait on the process (pump would return at once)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=0.05)
+            else:
+                self.pump(0.05)  # keep draining: a full terminal would block the child
         return self.process.returncode
 
 
