@@ -18,6 +18,9 @@ _ONLY_FOR: dict[str, frozenset[str]] = {
     "allow_nsfw": frozenset({"civitai"}),
     "upload_folder": frozenset({"dropbox"}),
     "auto_upload": frozenset({"dropbox"}),
+    "refresh_token": frozenset({"dropbox"}),
+    "app_key": frozenset({"dropbox"}),
+    "app_secret": frozenset({"dropbox"}),
     "image_timeout_s": frozenset(k for k, info in KINDS.items()
                                  if info.serves_images or info.family == "openai-compatible"),
     "image_idle_s": frozenset(k for k, info in KINDS.items()

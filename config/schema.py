@@ -100,6 +100,13 @@ class ProviderConfig(ConfigModel):
     """dropbox: the folder uploads go into."""
     auto_upload: Literal["off", "images", "chats", "both"] = "off"
     """dropbox: upload each generated image (PNG + JSON sidecar) and/or each chat export as it is made."""
+    refresh_token: str | None = None
+    """dropbox: a reference (`keyring:NAME` / `env:VAR`) to an OAuth refresh token; with `app_key`, an expired
+    or missing access token (`api_key`) is renewed from it."""
+    app_key: str | None = None
+    """dropbox: the app key (OAuth client_id) the refresh token was issued to; not a secret."""
+    app_secret: str | None = None
+    """dropbox: a reference to the app secret, for a refresh token issued without PKCE."""
     config_dir: str | None = None
     """Reticulum: the RNS config dir, passed as `rnstatus --config` (`~` and `$VAR` expand). Unset means the
     first of /etc/reticulum, ~/.config/reticulum and ~/.reticulum that holds a `config` file (the order RNS
@@ -146,11 +153,14 @@ class ProviderConfig(ConfigModel):
             raise ValueError(f"upload_folder must be an absolute Dropbox path like /llmdeck, not {value!r}")
         return value.rstrip("/") or "/"
 
-    @field_validator("api_key")
+    @field_validator("api_key", "refresh_token", "app_secret")
     @classmethod
-    def _api_key(cls, value: str | None) -> str | None:
+    def _api_key(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            parse_secret_ref(value)
+            try:
+                parse_secret_ref(value)
+            except ValueError as exc:  # the check speaks of api_key, the field it was first written for
+                raise ValueError(str(exc).replace("api_key", info.field_name or "api_key")) from None
         return value
 
     @field_validator("restart")
@@ -164,7 +174,8 @@ class ProviderConfig(ConfigModel):
         return value
 
     @field_validator("image_timeout_s", "image_idle_s", "tenant", "database", "config_dir", "hub_url", "models_dir",
-                     "checkpoint_dir", "lora_dir", "allow_nsfw", "upload_folder", "auto_upload")
+                     "checkpoint_dir", "lora_dir", "allow_nsfw", "upload_folder", "auto_upload",
+                     "refresh_token", "app_key", "app_secret")
     @classmethod
     def _for_this_kind(cls, value: Any, info: ValidationInfo) -> Any:
         # Runs only for options written in the file (defaults are not validated), after `kind`.

@@ -45,6 +45,7 @@ from providers.deck_journal import HISTORY_ROWS, DeckJournal
 from providers.deck_readouts import DeckReadouts
 from providers.deck_reload import ConfigChange, config_change
 from providers.deck_signals import Budget, DeckSignals, SpendBook
+from providers.dropbox_autoupload import AutoUploader
 from providers.errors import AuthFailedError, ProviderError, UnknownProviderError, UnsupportedError
 from providers.gpu_info import HostGpus
 from providers.gpu_monitor import GpuMonitor
@@ -195,6 +196,8 @@ class Deck(DeckReadouts):
         self.router = self._router_for(config, self.adapters)
         self.journal = DeckJournal()
         self.router.on_breaker_change(self.journal.breaker)  # the board outlives a reload's new router
+        self.uploads = AutoUploader(lambda: self.config, self.client, self.journal)
+        """Saved images and chat exports sent to the dropbox providers whose auto_upload asks (in the background)."""
         self.ledger: Ledger | None = None
         self.ledger_problem: str | None = None
         """Why the ledger could not be opened or last written (one line with what to do); None while it works."""
@@ -239,6 +242,7 @@ class Deck(DeckReadouts):
         if self._unsubscribe_monitor is not None:
             self._unsubscribe_monitor()
         await self._runs.drain()
+        await self.uploads.stop()  # bounded: uploads under way finish or are cancelled before the client closes
         await self.client.aclose()
         if self.ledger is not None:
             ledger, self.ledger = self.ledger, None
@@ -520,6 +524,7 @@ class Deck(DeckReadouts):
         ms = (time.perf_counter() - started) * 1000.0
         await asyncio.to_thread(check_png, result.png, provider)  # a bomb is refused before it reaches the disk
         saved = await asyncio.to_thread(save_image, self.output_dir / "images", provider, request, result, ms, out)
+        self.uploads.saved("images", saved.path, saved.sidecar)
         if self.ledger is not None:
             try:
                 await asyncio.to_thread(

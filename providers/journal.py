@@ -19,8 +19,9 @@ from providers.errors import redact
 from providers.safe_text import one_line, terminal_safe
 
 EventKind = Literal["health", "probe", "breaker", "request", "pull", "delete", "load", "unload", "restart",
-                    "switch", "config"]
-"""`switch` is an image checkpoint switched to. Seven letters at most: the Events view's kind column."""
+                    "switch", "config", "upload"]
+"""`switch` is an image checkpoint switched to; `upload` a file sent to Dropbox. Seven letters at most: the Events
+view's kind column."""
 EventLevel = Literal["info", "warning", "error"]
 
 DEFAULT_CAPACITY = 1000

@@ -1,4 +1,5 @@
-"""What one model looks like from its backend (catalog entry, Ollama's /api/show), and checkpoint switching."""
+"""What one model looks like from its backend (catalog entry, Ollama's /api/show, a vector collection's size and
+vectors, an n8n workflow's last executions), and checkpoint switching."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from typing import Protocol, runtime_checkable
 
 from providers.adapters.ollama_parse import ModelDetails
 from providers.base import Adapter, Capabilities, ModelInfo
-from providers.errors import UnsupportedError
+from providers.errors import ProviderError, UnsupportedError
+from providers.service_details import (
+    MAX_RUNS,
+    CollectionDescriber,
+    CollectionStats,
+    WorkflowHistory,
+    WorkflowRun,
+)
 
 CONTEXT_NAMES: dict[str, str] = {
     "vllm": "max_model_len",
@@ -30,12 +38,21 @@ class ModelSheet:
     """Ollama's /api/show answer: modelfile, parameters, template, capabilities."""
     context_name: str
     capabilities: Capabilities
+    collection: CollectionStats | None = None
+    """A vector collection's count, dimension and metric."""
+    runs: tuple[WorkflowRun, ...] | None = None
+    """An n8n workflow's newest executions, newest first."""
+    service_error: str | None = None
+    """Why the collection or the executions could not be read (the catalog entry still shows)."""
 
     @property
     def state(self) -> str | None:
-        """LM Studio / llama.cpp / A1111 speak of a model's state; None when the backend does not say."""
+        """LM Studio / llama.cpp / A1111 speak of a model's state, n8n of a workflow's; None when the backend does
+        not say."""
         if self.entry is None:
             return None
+        if self.entry.kind == "workflow":  # n8n's own words for it
+            return "active" if self.entry.loaded else "inactive"
         return "loaded" if self.entry.loaded else "not-loaded"
 
 
@@ -54,9 +71,20 @@ async def model_sheet(adapter: Adapter, model: str) -> ModelSheet:
     listing = await adapter.list_models()
     entry = next((m for m in listing if m.name == model), None)
     details = await adapter.show(model) if isinstance(adapter, ModelShower) else None
+    collection: CollectionStats | None = None
+    runs: tuple[WorkflowRun, ...] | None = None
+    service_error: str | None = None
+    try:
+        if entry is not None and entry.kind == "collection" and isinstance(adapter, CollectionDescriber):
+            collection = await adapter.collection_stats(model)
+        elif entry is not None and entry.kind == "workflow" and isinstance(adapter, WorkflowHistory):
+            runs = tuple(await adapter.workflow_runs(model, MAX_RUNS))
+    except ProviderError as exc:  # e.g. a key without the executions scope: the rest of the sheet still helps
+        service_error = str(exc)
     return ModelSheet(
         provider=adapter.name, provider_kind=adapter.kind, model=model, entry=entry, ollama=details,
         context_name=CONTEXT_NAMES.get(adapter.kind, "context window"), capabilities=adapter.capabilities,
+        collection=collection, runs=runs, service_error=service_error,
     )
 
 

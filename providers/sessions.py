@@ -238,6 +238,7 @@ class SessionBook:
         path = self.deck.output_dir / EXPORT_DIR / f"chat-{session_id}-{_slug(record.title)}.md"
         # The file is read in a terminal (`cat`, `less -R`): model text in it is made terminal-safe too.
         await asyncio.to_thread(write_text, path, terminal_safe(markdown))
+        self.deck.uploads.saved("chats", path)
         return path
 
 

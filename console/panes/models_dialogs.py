@@ -50,6 +50,18 @@ def confirm_unload(deck: Deck, row: ModelRow) -> ConfirmDialog:
         confirm_label="Unload")
 
 
+def confirm_workflow_switch(deck: Deck, row: ModelRow, *, activate: bool) -> ConfirmDialog:
+    """An n8n workflow: load activates it, unload deactivates it; both always ask, since they change what runs."""
+    if activate:
+        return ConfirmDialog(
+            f"Activate {row.name} on {row.provider}?", deck.describe("load", row.provider, row.name),
+            "n8n starts running it on its triggers (schedules, webhooks, polls) from now on.",
+            confirm_label="Activate")
+    return ConfirmDialog(
+        f"Deactivate {row.name} on {row.provider}?", deck.describe("unload", row.provider, row.name),
+        "n8n stops running it on its triggers; executions already running finish.", confirm_label="Deactivate")
+
+
 def confirm_restart(plan: RestartPlan) -> ConfirmDialog:
     return ConfirmDialog(
         f"Restart {plan.provider}?", plan.shown,

@@ -1,4 +1,5 @@
-"""ModelDetailsScreen: what the backend says about one model (Ollama modelfile/params, vLLM max_model_len…)."""
+"""ModelDetailsScreen: what the backend says about one model (Ollama modelfile/params, vLLM max_model_len…), a
+vector collection (records, dimension, metric) or an n8n workflow (its last executions)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from providers.display import byte_size, token_span
 from providers.errors import ProviderError, UnknownProviderError
 from providers.model_details import ModelSheet
 from providers.safe_text import one_line, terminal_safe
+from providers.service_details import CollectionStats, WorkflowRun
 
 DETAIL_WORKERS = "model-details"
 
@@ -43,14 +45,50 @@ def sheet_facts(sheet: ModelSheet) -> list[tuple[str, str]]:
             facts.append(("architecture", details.architecture))
         if details.capabilities:
             facts.append(("capabilities", ", ".join(details.capabilities)))
+    if sheet.collection is not None:
+        facts += collection_facts(sheet.collection)
+    if sheet.service_error:
+        facts.append(("unreadable", sheet.service_error))
     can = [name for name in ("pull", "delete", "load", "unload", "switch_checkpoint")
            if getattr(sheet.capabilities, name)]
+    if entry is not None and entry.kind == "workflow":  # what load and unload mean for a workflow, and their keys
+        can = [{"load": "activate (w)", "unload": "deactivate (u)"}.get(name, name) for name in can]
     facts.append(("operations", ", ".join(can) or "none"))
     return facts
 
 
+def collection_facts(stats: CollectionStats) -> list[tuple[str, str]]:
+    """Records, then dimension and metric of the one vector, or of each named vector on a line of its own."""
+    facts = [("records", "—" if stats.count is None else f"{stats.count:,}")]
+    for space in stats.vectors:
+        dimension = "—" if space.dimension is None else str(space.dimension)
+        metric = space.metric or "—"
+        if space.name is None:
+            facts += [("dimension", dimension), ("metric", metric)]
+        else:
+            facts.append((f"vector {space.name}", f"dimension {dimension}, metric {metric}"))
+    if not stats.vectors:
+        facts.append(("vectors", "not stated"))
+    return facts
+
+
+def runs_text(runs: tuple[WorkflowRun, ...]) -> str:
+    """One line per execution, newest first: id, status, mode, started and stopped times. Each field is made one
+    safe line on its own, so no field can start a line that looks like another execution."""
+    if not runs:
+        return "no executions (n8n leaves running ones out)"
+    rows = [tuple(one_line(value or "—") for value in (run.id, run.status, run.mode, run.started_at, run.stopped_at))
+            for run in runs]
+    header = ("id", "status", "mode", "started", "stopped")
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+                     for row in (header, *rows))
+
+
 def sheet_sections(sheet: ModelSheet) -> list[tuple[str, str]]:
     """Long texts (Ollama's parameters, template, modelfile, model_info), titled, empty ones left out."""
+    if sheet.runs is not None:
+        return [("Last executions", runs_text(sheet.runs))]
     details = sheet.ollama
     if details is None:
         return []

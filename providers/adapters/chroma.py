@@ -9,6 +9,11 @@ that does not exist answers an empty 200 list, so an empty list is checked again
 Chroma added /api/v2 in 0.5.16 (0.5.15's server routes only /api/v1, 0.5.16's add /api/v2: read from the two
 wheels); servers before that are read over v1, whose collection list takes the tenant and the database as query
 parameters. That fallback is taken only when /api/v2/heartbeat is a 404, which no v2 server answers.
+
+A collection's details (recorded from `chroma run` 1.5.9): GET …/collections/{name} (by name: its id in that place
+is a 404) answers the object the listing holds, with `dimension` (null until a record is added) and the distance
+as `configuration_json.hnsw.space` (`spann.space` on a distributed Chroma, `hnsw:space` in the metadata before
+collection configurations); GET …/collections/{id}/count answers a bare integer.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from urllib.parse import quote, urlencode
 
 from providers.adapters.services import ServiceAdapter, names_of
 from providers.base import Health, ModelInfo
-from providers.errors import BadRequestError, NotFoundError, ProtocolError
+from providers.errors import BadRequestError, NotFoundError, ProtocolError, UnsupportedError
 from providers.http import expect_dict
 from providers.safe_text import one_line
+from providers.service_details import CollectionStats, VectorSpace, text_or_none, whole_number
 
 V2 = "/api/v2"
 V1 = "/api/v1"
@@ -92,3 +98,26 @@ class ChromaAdapter(ServiceAdapter):
 
     async def list_models(self) -> list[ModelInfo]:
         return self.entries(await self._collections(await self._api()))
+
+    async def collection_stats(self, name: str) -> CollectionStats:
+        if await self._api() == V1:
+            raise UnsupportedError("collection details need Chroma's v2 API (0.5.16 or later)", provider=self.name)
+        path = f"{self._database_path()}/collections"
+        found = expect_dict(await self.call("GET", f"{path}/{quote(name, safe='')}"), self.name, "GET collection")
+        collection_id = found.get("id")
+        if not isinstance(collection_id, str) or not collection_id:
+            raise ProtocolError("the collection has no id", provider=self.name)
+        count = whole_number(await self.call("GET", f"{path}/{quote(collection_id, safe='')}/count"))
+        return CollectionStats(count, (VectorSpace(None, whole_number(found.get("dimension")), _space(found)),))
+
+
+def _space(collection: dict[str, Any]) -> str | None:
+    """The distance metric, wherever this Chroma keeps it."""
+    configuration = collection.get("configuration_json")
+    if isinstance(configuration, dict):
+        for index in ("hnsw", "spann"):
+            settings = configuration.get(index)
+            if isinstance(settings, dict) and (space := text_or_none(settings.get("space"))):
+                return space
+    metadata = collection.get("metadata")
+    return text_or_none(metadata.get("hnsw:space")) if isinstance(metadata, dict) else None

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from providers.base import KeySource
-from providers.errors import BadRequestError, ProtocolError
+from providers.downloads import DownloadResult, ProgressCallback, download_file, safe_destination
+from providers.errors import BadRequestError, NotFoundError, ProtocolError
 from providers.http import MAX_LISTING_BYTES, parse_json, send
 
 DEFAULT_BASE_URL = "https://huggingface.co"
 MAX_PAGES = 20
+SEARCH_FIELDS = ("downloads", "likes", "lastModified", "tags", "gated", "private", "pipeline_tag", "library_name")
+"""What `expand[]` asks search for: the default fields plus lastModified, which the Hub sends only when asked."""
 """A bound on Link-header paging, so a server that always links onward cannot loop us forever."""
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -57,6 +62,8 @@ class HubModel:
     gated: bool = False
     private: bool = False
     gguf_files: tuple[HubFile, ...] = ()
+    last_modified: str | None = None
+    """ISO 8601, as the Hub says it; only when search was asked for it (`expand`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +105,12 @@ class HubClient:
         return body, str(next_url)
 
     async def search_page(self, search: str = "", *, filter_tag: str | None = "gguf", sort: str = "downloads",
-                          limit: int = 20, author: str | None = None) -> HubPage:
-        """The first page of `GET /api/models`, most downloaded first by default."""
+                          limit: int = 20, author: str | None = None, expand: tuple[str, ...] = ()) -> HubPage:
+        """The first page of `GET /api/models`, most downloaded first by default. With `expand` the Hub sends
+        only the id and those fields (SEARCH_FIELDS: what the other defaults give, and the last update)."""
         params: dict[str, Any] = {"sort": sort, "direction": -1, "limit": limit}
+        if expand:
+            params["expand[]"] = list(expand)
         if search:
             params["search"] = search
         if filter_tag:
@@ -118,9 +128,10 @@ class HubClient:
         return HubPage(_parse_models(body, self.name), next_url)
 
     async def search(self, search: str = "", *, filter_tag: str | None = "gguf", sort: str = "downloads",
-                     limit: int = 20, max_results: int = 100) -> list[HubModel]:
+                     limit: int = 20, max_results: int = 100, expand: tuple[str, ...] = ()) -> list[HubModel]:
         """Search results across pages until `max_results` or the last page (at most MAX_PAGES pages)."""
-        page: HubPage | None = await self.search_page(search, filter_tag=filter_tag, sort=sort, limit=limit)
+        page: HubPage | None = await self.search_page(search, filter_tag=filter_tag, sort=sort, limit=limit,
+                                                      expand=expand)
         models: list[HubModel] = []
         for _ in range(MAX_PAGES):
             if page is None:
@@ -154,7 +165,28 @@ class HubClient:
 
     def download_url(self, repo_id: str, filename: str, revision: str = "main") -> str:
         """Where a file is fetched from (the Hub answers with a redirect to its CDN)."""
-        return f"{self.base_url}/{repo_id}/resolve/{revision}/{filename}"
+        return f"{self.base_url}/{repo_id}/resolve/{quote(revision, safe='')}/{quote(filename, safe='/')}"
+
+    async def file_entry(self, repo_id: str, path: str, revision: str = "main") -> HubFile:
+        """The listing's entry for one file (its size and SHA-256); NotFoundError when the repository has none."""
+        found = next((f for f in await self.list_files(repo_id, revision) if f.path == path), None)
+        if found is None:
+            raise NotFoundError(f"{repo_id} has no file {path!r} at {revision}", status=404, provider=self.name)
+        return found
+
+    async def download(self, repo_id: str, path: str, directory: Path, *, revision: str = "main",
+                       progress: ProgressCallback | None = None) -> DownloadResult:
+        """One file into `directory` (keeping its folders inside the repository), resumable and checked against
+        the SHA-256 the listing gives for LFS files. A name that would leave `directory` is refused
+        (BadRequestError) before any request; a gated repository without access is AuthFailedError."""
+        safe_destination(directory, path)  # the caller's name, refused before anything is asked
+        entry = await self.file_entry(repo_id, path, revision)
+        dest = safe_destination(directory, entry.path)
+        token = self.token() if self.token else None
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return await download_file(self.client, self.download_url(repo_id, entry.path, revision), dest,
+                                   expected_sha256=entry.lfs_sha256, expected_size=entry.size, headers=headers,
+                                   progress=progress)
 
 
 def _parse_models(body: Any, provider: str) -> tuple[HubModel, ...]:
@@ -172,6 +204,7 @@ def _parse_models(body: Any, provider: str) -> tuple[HubModel, ...]:
             pipeline_tag=pipeline if isinstance(pipeline, str) else None,
             library=library if isinstance(library, str) else None,
             gated=bool(item.get("gated")), private=bool(item.get("private")),
+            last_modified=modified if isinstance(modified := item.get("lastModified"), str) else None,
         ))
     return tuple(models)
 

@@ -1,9 +1,11 @@
-"""Services beside the models, for health and catalog only (PROTOCOLS.md §10): the shared base, Qdrant and Milvus
+"""Services beside the models, for health, catalog and details (PROTOCOLS.md §10): the shared base, Qdrant and Milvus
 (Chroma and n8n have their own modules, the hosted CivitAI and Dropbox are in hosted_services).
 
 Their catalog is what they serve (vector collections, n8n workflows), listed in the Models pane next to the models;
-they take no chat and no model operations. Every health probe checks the shape of the answer, not only its status,
-so that auto-discovery does not take another server on the same port (vLLM and Chroma both like 8000) for one.
+they take no chat and no model operations (an n8n workflow is activated as its "load"). The vector stores describe
+a collection for the details view (count, dimension, metric). Every health probe checks the shape of the answer,
+not only its status, so that auto-discovery does not take another server on the same port (vLLM and Chroma both
+like 8000) for one.
 Where a service takes a key, its health makes a call that the key guards, so a refused key shows as `unauthorized`.
 """
 
@@ -11,17 +13,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any, ClassVar, NoReturn
+from urllib.parse import quote
 
 import httpx
 
 from providers.adapters.grpc_port import speaks_http2_only
 from providers.base import Adapter, Capabilities, Health, ModelInfo
-from providers.errors import AuthFailedError, ProtocolError, ServerError
+from providers.errors import AuthFailedError, NotFoundError, ProtocolError, ServerError
 from providers.http import expect_dict, request_json, send
+from providers.service_details import CollectionStats, VectorSpace, text_or_none, whole_number
 
 MILVUS_NOT_AUTHENTICATED = 1800
 """Milvus's code for "user hasn't authenticated" (HTTP 200 around it)."""
 AUTH_WORDS = ("authenticat", "permission", "token")
+MAX_VECTOR_SPACES = 64
+"""Show at most this many vectors of one collection (named vectors, vector fields): a bound on hostile answers."""
 
 
 class ServiceAdapter(Adapter):
@@ -113,6 +119,29 @@ class QdrantAdapter(ServiceAdapter):
     async def list_models(self) -> list[ModelInfo]:
         return self.entries(await self._collections())
 
+    async def collection_stats(self, name: str) -> CollectionStats:
+        """GET /collections/{name}: `result.points_count`, and `config.params.vectors` as one {size, distance} or
+        named vectors {name: {size, distance}}."""
+        body = expect_dict(await self.call("GET", f"/collections/{quote(name, safe='')}"), self.name,
+                           "GET collection")
+        result = expect_dict(body.get("result"), self.name, "GET collection result")
+        config = result.get("config")
+        params = config.get("params") if isinstance(config, dict) else None
+        vectors = params.get("vectors") if isinstance(params, dict) else None
+        if not isinstance(vectors, dict):
+            spaces: tuple[VectorSpace, ...] = ()
+        elif "size" in vectors or "distance" in vectors:
+            spaces = (_qdrant_space(None, vectors),)
+        else:
+            spaces = tuple(_qdrant_space(str(key), value) for key, value in list(vectors.items())[:MAX_VECTOR_SPACES])
+        return CollectionStats(whole_number(result.get("points_count")), spaces)
+
+
+def _qdrant_space(name: str | None, vector: Any) -> VectorSpace:
+    if not isinstance(vector, dict):
+        return VectorSpace(name, None, None)
+    return VectorSpace(name, whole_number(vector.get("size")), text_or_none(vector.get("distance")))
+
 
 class MilvusAdapter(ServiceAdapter):
     """Milvus's RESTful v2 API on the main port (19530). Health is the collection list answering `code: 0`, since
@@ -124,22 +153,60 @@ class MilvusAdapter(ServiceAdapter):
     grpc_hint = ("probably milvus-lite, which has no REST API; point base_url at the Milvus REST API (RESTful v2) on "
                  "port 19530 of a Milvus standalone or cluster server, 2.3 or later")
 
-    async def _collections(self) -> list[str]:
-        body = expect_dict(await self.call("POST", "/v2/vectordb/collections/list", {}), self.name,
-                           "collections/list")
-        if "code" not in body:
-            raise ProtocolError("collections/list answered without a code: not a Milvus server", provider=self.name)
-        code = body.get("code")
+    async def _post(self, operation: str, body: dict[str, Any]) -> Any:
+        """POST /v2/vectordb/collections/{operation}: its `data`, or the error its code says."""
+        answer = expect_dict(await self.call("POST", f"/v2/vectordb/collections/{operation}", body), self.name,
+                             f"collections/{operation}")
+        if "code" not in answer:
+            raise ProtocolError(f"collections/{operation} answered without a code: not a Milvus server",
+                                provider=self.name)
+        code = answer.get("code")
         if code != 0:
-            message = str(body.get("message") or f"code {code}")
+            message = str(answer.get("message") or f"code {code}")
             lowered = message.lower()
             if code == MILVUS_NOT_AUTHENTICATED or any(word in lowered for word in AUTH_WORDS):
                 raise AuthFailedError(message, provider=self.name)
+            if "not found" in lowered:
+                raise NotFoundError(message, provider=self.name)
             raise ServerError(f"code {code}: {message}", provider=self.name)
-        return names_of(body.get("data"), self.name, "collections/list data")
+        return answer.get("data")
+
+    async def _collections(self) -> list[str]:
+        return names_of(await self._post("list", {}), self.name, "collections/list data")
 
     async def health(self) -> Health:
         return self.served(await self._collections())
 
     async def list_models(self) -> list[ModelInfo]:
         return self.entries(await self._collections())
+
+    async def collection_stats(self, name: str) -> CollectionStats:
+        """collections/describe: the vector fields (`type` ending in Vector, `params` [{key: dim, value}]) and the
+        metric of each one's index (`indexes` [{fieldName, metricType}]); get_stats: `data.rowCount`."""
+        described = expect_dict(await self._post("describe", {"collectionName": name}), self.name,
+                                "collections/describe data")
+        indexes = described.get("indexes")
+        metrics = {index.get("fieldName"): text_or_none(index.get("metricType"))
+                   for index in (indexes if isinstance(indexes, list) else []) if isinstance(index, dict)}
+        fields = described.get("fields")
+        vector_fields = [field for field in (fields if isinstance(fields, list) else [])
+                         if isinstance(field, dict) and str(field.get("type", "")).endswith("Vector")]
+        spaces = tuple(VectorSpace(text_or_none(field.get("name")), _milvus_dim(field.get("params")),
+                                   metrics.get(field.get("name")))
+                       for field in vector_fields[:MAX_VECTOR_SPACES])
+        if len(spaces) == 1:
+            spaces = (VectorSpace(None, spaces[0].dimension, spaces[0].metric),)  # one vector needs no name
+        stats = expect_dict(await self._post("get_stats", {"collectionName": name}), self.name,
+                            "collections/get_stats data")
+        return CollectionStats(whole_number(stats.get("rowCount")), spaces)
+
+
+def _milvus_dim(params: Any) -> int | None:
+    """`dim` from a field's params: a list of {key, value} (RESTful v2), or a mapping."""
+    if isinstance(params, dict):
+        return whole_number(params.get("dim"))
+    if isinstance(params, list):
+        for param in params:
+            if isinstance(param, dict) and param.get("key") == "dim":
+                return whole_number(param.get("value"))
+    return None

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -83,12 +84,19 @@ class WebUI:
     """txt2img calls waiting for the job lock: the webui's queue."""
     outcomes: list[str] = field(default_factory=list)
     """How each job ended, in order: "done" or "interrupted"."""
+    checkpoint_dir: Path | None = None
+    lora_dir: Path | None = None
+    """Folders a test points at: like the webui's models folders, read again only on refresh-checkpoints /
+    refresh-loras, and listed after the built-in checkpoints."""
+    found_checkpoints: tuple[dict[str, Any], ...] = ()
+    found_loras: tuple[dict[str, Any], ...] = ()
     _lock: asyncio.Lock | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
     def resolve(self, name: str) -> dict[str, Any] | None:
         """A checkpoint by title, file name or model name, as get_closet_checkpoint_match allows."""
-        return next((m for m in MODELS if name in (m["title"], m["model_name"], m["filename"].rsplit("/", 1)[-1])),
+        known = (*MODELS, *self.found_checkpoints)
+        return next((m for m in known if name in (m["title"], m["model_name"], m["filename"].rsplit("/", 1)[-1])),
                     None)
 
     def lock(self) -> asyncio.Lock:
@@ -150,7 +158,21 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
         })
 
     async def sd_models(_request: Request) -> Response:
-        return JSONResponse(list(MODELS))
+        return JSONResponse([*MODELS, *webui.found_checkpoints])
+
+    async def refresh_checkpoints(_request: Request) -> Response:
+        webui.found_checkpoints = tuple(
+            {**_model(path.name, ""), "title": path.name, "hash": None, "sha256": None, "filename": str(path)}
+            for path in _model_files(webui.checkpoint_dir))
+        return JSONResponse(None)
+
+    async def refresh_loras(_request: Request) -> Response:
+        webui.found_loras = tuple({"name": path.stem, "alias": path.stem, "path": str(path), "metadata": {}}
+                                  for path in _model_files(webui.lora_dir))
+        return JSONResponse(None)
+
+    async def loras(_request: Request) -> Response:
+        return JSONResponse(list(webui.found_loras))
 
     async def samplers(_request: Request) -> Response:
         aliases = {"Euler a": ["k_euler_a", "k_euler_ancestral"], "Euler": ["k_euler"], "LMS": ["k_lms"]}
@@ -253,6 +275,9 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
     app = Starlette(routes=[
         Route(f"{api}/options", guarded(options), methods=["GET", "POST"]),
         Route(f"{api}/sd-models", guarded(sd_models)),
+        Route(f"{api}/refresh-checkpoints", guarded(refresh_checkpoints), methods=["POST"]),
+        Route(f"{api}/loras", guarded(loras)),
+        Route(f"{api}/refresh-loras", guarded(refresh_loras), methods=["POST"]),
         Route(f"{api}/samplers", guarded(samplers)),
         Route(f"{api}/memory", guarded(memory)),
         Route(f"{api}/progress", guarded(progress)),
@@ -264,6 +289,13 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
     ])
     app.state.webui = webui
     return app
+
+
+def _model_files(folder: Path | None) -> list[Path]:
+    """The model files in `folder`, as the webui's scan finds them (a .part download is not one)."""
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".ckpt", ".pt") and p.is_file())
 
 
 async def _json_object(request: Request) -> dict[str, Any] | None:

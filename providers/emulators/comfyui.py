@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -120,7 +121,12 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
     async def object_info(request: Request) -> Response:
         wanted = request.path_params.get("node_class")
         classes = [wanted] if wanted else list(REQUIRED)
-        return JSONResponse({name: _node_info(name, legacy_combo) for name in classes if name in REQUIRED})
+        info = {name: _node_info(name, legacy_combo) for name in classes if name in REQUIRED}
+        if "CheckpointLoaderSimple" in info:  # ComfyUI rescans its models folder whenever it is asked
+            spec = info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"]
+            found = _checkpoint_files(request.app.state.checkpoint_dir)
+            (spec[0] if legacy_combo else spec[1]["options"]).extend(found)
+        return JSONResponse(info)
 
     async def prompt(request: Request) -> Response:
         if request.method == "GET":
@@ -221,6 +227,8 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str,  # noqa: ARG0
         middleware=[Middleware(SameOriginOnly)],
     )
     app.state.engine = engine
+    app.state.checkpoint_dir = None
+    """A folder a test points at (a Path): its model files are listed after the built-in checkpoints."""
     return app
 
 
@@ -247,3 +255,9 @@ async def _until_disconnect(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         return
 
+
+def _checkpoint_files(folder: Path | None) -> list[str]:
+    """The model files in `folder`, by name, as ComfyUI lists them (a .part download is not one)."""
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.suffix in (".safetensors", ".ckpt", ".pt") and p.is_file())

@@ -10,6 +10,7 @@ A spec is a comma-separated list of faults, each `NAME[:ARG][@PROBABILITY]`:
     truncate            end the stream cleanly but without its terminator
     malformed           send a body or chunk that is not valid JSON
     context             the backend's own context-length error
+    badhash             a file download serves other bytes than the listing's SHA-256 says (hfhub)
     401 402 429 500 503 529   that status in the backend's error envelope; `429:S` sets Retry-After S
 
 Per server: the spec given at start, or `POST /_emulator/faults {"spec": "..."}` at run time.
@@ -31,7 +32,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 FAULT_HEADER = "x-emulator-fault"
 STATUS_FAULTS = frozenset({401, 402, 429, 500, 503, 529})
 NAMED_FAULTS = frozenset(
-    {"refuse", "delay", "stall_first", "stall_mid", "cut", "truncate", "malformed", "context"}
+    {"refuse", "delay", "stall_first", "stall_mid", "cut", "truncate", "malformed", "context", "badhash"}
 )
 CHUNKS_BEFORE_MID_FAULT = 3
 """Mid-stream faults strike after this many body chunks, so some text has reached the client."""

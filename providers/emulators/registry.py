@@ -18,14 +18,15 @@ EMULATORS: dict[str, tuple[str, str]] = {
     "llama_cpp_python": ("providers.emulators.openai", "llama_cpp_python"),  # served as kind llamacpp
     "anthropic": ("providers.emulators.anthropic", "anthropic"),
     "tgi": ("providers.emulators.tgi", "tgi"),
+    "hfhub": ("providers.emulators.hfhub", "hfhub"),
     "a1111": ("providers.emulators.a1111", "a1111"),
     "comfyui": ("providers.emulators.comfyui", "comfyui"),
     "chroma": ("providers.emulators.services", "chroma"),
     "qdrant": ("providers.emulators.services", "qdrant"),
     "milvus": ("providers.emulators.services", "milvus"),
     "n8n": ("providers.emulators.services", "n8n"),
-    "civitai": ("providers.emulators.services", "civitai"),
-    "dropbox": ("providers.emulators.services", "dropbox"),
+    "civitai": ("providers.emulators.civitai", "civitai"),
+    "dropbox": ("providers.emulators.dropbox", "dropbox"),
 }
 
 

@@ -6,6 +6,11 @@ Chroma and n8n answer in the shapes recorded from the stock servers (../shared/f
 keys, nesting and types, error bodies and content types. The others follow PROTOCOLS.md; where they refuse a key,
 the shape is a guess, not a recording.
 
+Collection details: Chroma's GET …/collections/{name} and …/collections/{id}/count as `chroma run` 1.5.9 answered
+them (the collection object of the listing, a bare integer, 404 `NotFoundError` "Collection [x] does not exist");
+Qdrant's GET /collections/{name} from its OpenAPI shape (not recorded); Milvus's collections/describe and get_stats
+from its RESTful v2 handler source (fields with `params` [{key, value}], indexes with `metricType`; not recorded).
+
 Keys: every service accepts any key except one starting with REVOKED_KEY_PREFIX, which stands for a key the
 service issued and then revoked (or a wrong one): it is refused where the real service checks keys.
 """
@@ -28,6 +33,18 @@ from providers.emulators.n8n import WORKFLOWS as WORKFLOWS
 from providers.emulators.text import Pace
 
 COLLECTIONS = ("lab-notes", "papers", "support-tickets")
+POINTS = {"lab-notes": 3, "papers": 2, "support-tickets": 1280, "in-labdb": 1}
+"""How many records each collection holds, in every vector store."""
+CHROMA_SPACES = ("l2", "cosine", "ip")
+"""Chroma's distance (hnsw space) of the collection listed n-th: CHROMA_SPACES[n % 3]."""
+QDRANT_VECTORS: dict[str, dict[str, Any]] = {
+    "lab-notes": {"size": 384, "distance": "Cosine"}, "papers": {"size": 768, "distance": "Dot"},
+    "support-tickets": {"text": {"size": 384, "distance": "Cosine"}, "image": {"size": 512, "distance": "Euclid"}}}
+"""Qdrant's vectors config: one unnamed vector, or named vectors (support-tickets)."""
+MILVUS_VECTORS: dict[str, tuple[tuple[str, int, str], ...]] = {
+    "lab-notes": (("vector", 768, "COSINE"),), "papers": (("vector", 1024, "IP"),),
+    "support-tickets": (("dense", 384, "L2"), ("title_dense", 128, "COSINE"))}
+"""Milvus's vector fields (name, dim, index metric) of each collection."""
 CHROMA_DATABASES = {"default_database": COLLECTIONS, "labdb": ("in-labdb",)}
 """The databases of Chroma's default_tenant and their collections (`labdb` as in the recorded second database)."""
 CHROMA_VERSION = "1.0.0"
@@ -69,11 +86,6 @@ def _status_error(flavour: str, status: int, headers: dict[str, str]) -> Respons
     if flavour == "n8n":  # recorded: a revoked key's 401 (n8n_workflows_401_badkey.json)
         text = "unauthorized" if status == 401 else message
         return JSONResponse({"message": text}, status_code=status, headers={**headers, **N8N_JSON})
-    if flavour == "civitai":
-        return JSONResponse({"error": message}, status_code=status, headers=headers)
-    if flavour == "dropbox":
-        tag = "expired_access_token" if status == 401 else "too_many_requests" if status == 429 else "internal_error"
-        return JSONResponse({"error_summary": f"{tag}/..", "error": {".tag": tag}}, status_code=status, headers=headers)
     # Chroma: the envelope of its recorded errors ({"error": name, "message": text}); the names here are guesses.
     return JSONResponse({"error": "AuthError" if status == 401 else "InternalError", "message": message},
                         status_code=status, headers={**headers, **TRACE_ID})
@@ -89,19 +101,20 @@ def _index(name: str, enabled: bool, config: dict[str, Any] | None = None) -> di
 
 def _chroma_collection(name: str, number: int, database: str) -> dict[str, Any]:
     """One collection as Chroma 1.5.9 lists it (chroma_v2_collections.json): configuration, schema and all."""
+    space = CHROMA_SPACES[number % len(CHROMA_SPACES)]
     schema = {
         "defaults": {
             "string": {**_index("fts_index", False), **_index("string_inverted_index", True)},
-            "float_list": _index("vector_index", False, {"space": "l2", "hnsw": dict(_HNSW)}),
+            "float_list": _index("vector_index", False, {"space": space, "hnsw": dict(_HNSW)}),
             "sparse_vector": _index("sparse_vector_index", False,
                                     {"embedding_function": {"type": "unknown"}, "bm25": False}),
             "int": _index("int_inverted_index", True), "float": _index("float_inverted_index", True),
             "bool": _index("bool_inverted_index", True)},
         "keys": {
             "#embedding": {"float_list": _index("vector_index", True,
-                                                {"space": "l2", "source_key": "#document", "hnsw": dict(_HNSW)})},
+                                                {"space": space, "source_key": "#document", "hnsw": dict(_HNSW)})},
             "#document": {"string": {**_index("fts_index", True), **_index("string_inverted_index", False)}}}}
-    hnsw = {"space": "l2", "ef_construction": 100, "ef_search": 100, "max_neighbors": 16, "resize_factor": 1.2,
+    hnsw = {"space": space, "ef_construction": 100, "ef_search": 100, "max_neighbors": 16, "resize_factor": 1.2,
             "sync_threshold": 1000}
     return {"id": f"00000000-0000-4000-8000-{number:012d}", "name": name,
             "configuration_json": {"hnsw": hnsw, "spann": None, "embedding_function": None}, "schema": schema,
@@ -131,6 +144,21 @@ def _chroma_routes(flavour: str) -> dict[str, Handler]:
 
     async def collections(request: Request, faults: RequestFaults) -> Response:
         return _reply(listing(request.path_params["tenant"], request.path_params["database"]), faults)
+
+    async def collection(request: Request, faults: RequestFaults) -> Response:
+        # By name, as the stock client asks (a collection's id in its place is a 404 too, recorded).
+        name, params = request.path_params["name"], request.path_params
+        found = [entry for entry in listing(params["tenant"], params["database"]) if entry["name"] == name]
+        if not found:
+            return _chroma_not_found(f"Collection [{name}] does not exist")
+        return _reply(found[0], faults)
+
+    async def count(request: Request, faults: RequestFaults) -> Response:
+        collection_id, params = request.path_params["collection_id"], request.path_params
+        found = [entry for entry in listing(params["tenant"], params["database"]) if entry["id"] == collection_id]
+        if not found:
+            return _chroma_not_found(f"Collection [{collection_id}] does not exist.")  # recorded: with a period
+        return _reply(POINTS.get(found[0]["name"], 0), faults)
 
     async def tenant(request: Request, faults: RequestFaults) -> Response:
         name = request.path_params["tenant"]
@@ -162,6 +190,8 @@ def _chroma_routes(flavour: str) -> dict[str, Handler]:
     return {"GET /api/v2/heartbeat": heartbeat, "GET /api/v2/version": version,
             "GET /api/v2/tenants/{tenant}": tenant, "GET /api/v2/tenants/{tenant}/databases/{database}": database,
             "GET /api/v2/tenants/{tenant}/databases/{database}/collections": collections,
+            "GET /api/v2/tenants/{tenant}/databases/{database}/collections/{name}": collection,
+            "GET /api/v2/tenants/{tenant}/databases/{database}/collections/{collection_id}/count": count,
             "GET /api/v1/{path:path}": v1_gone}
 
 
@@ -173,67 +203,105 @@ def _qdrant_routes() -> dict[str, Handler]:
         return _reply({"title": "qdrant - vector search engine", "version": QDRANT_VERSION, "commit": "emulated"},
                       faults)
 
-    async def collections(request: Request, faults: RequestFaults) -> Response:
+    def refused(request: Request) -> Response | None:
         if _revoked(request.headers.get("api-key") or _bearer(request)):
             # Guessed, not recorded: Qdrant refuses a wrong key on its API (its health endpoints answer anyway).
             return PlainTextResponse("Invalid API key or JWT", status_code=401)
+        return None
+
+    async def collections(request: Request, faults: RequestFaults) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
         return _reply({"result": {"collections": [{"name": name} for name in COLLECTIONS]}, "status": "ok",
                        "time": 0.00002}, faults)
 
-    return {"GET /healthz": healthz, "GET /": about, "GET /collections": collections}
+    async def collection(request: Request, faults: RequestFaults) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
+        name = request.path_params["name"]
+        if name not in QDRANT_VECTORS:
+            return JSONResponse({"status": {"error": f"Not found: Collection `{name}` doesn't exist!"},
+                                 "time": 0.00001}, status_code=404)
+        points = POINTS.get(name, 0)
+        params = {"vectors": QDRANT_VECTORS[name], "shard_number": 1, "replication_factor": 1,
+                  "write_consistency_factor": 1, "on_disk_payload": True}
+        config = {"params": params, "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000,
+                                                    "max_indexing_threads": 0, "on_disk": False},
+                  "optimizer_config": {"deleted_threshold": 0.2, "vacuum_min_vector_number": 1000,
+                                       "default_segment_number": 0, "max_segment_size": None,
+                                       "memmap_threshold": None, "indexing_threshold": 10000, "flush_interval_sec": 5,
+                                       "max_optimization_threads": None},
+                  "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0}, "quantization_config": None}
+        return _reply({"result": {"status": "green", "optimizer_status": "ok", "indexed_vectors_count": 0,
+                                  "points_count": points, "segments_count": 2, "config": config,
+                                  "payload_schema": {}}, "status": "ok", "time": 0.00003}, faults)
+
+    return {"GET /healthz": healthz, "GET /": about, "GET /collections": collections,
+            "GET /collections/{name}": collection}
+
+
+def _milvus_field(number: int, name: str, dimension: int) -> dict[str, Any]:
+    return {"name": name, "id": 100 + number, "type": "FloatVector",
+            "params": [{"key": "dim", "value": str(dimension)}], "primaryKey": False, "partitionKey": False,
+            "clusteringKey": False, "nullable": False, "autoId": False, "description": ""}
+
+
+def _milvus_description(name: str) -> dict[str, Any]:
+    vectors = MILVUS_VECTORS[name]
+    primary = {"name": "id", "id": 100, "type": "Int64", "primaryKey": True, "partitionKey": False,
+               "clusteringKey": False, "nullable": False, "autoId": False, "description": ""}
+    return {"collectionName": name, "collectionID": 450_000_000_000_000_000 + len(name), "description": "",
+            "autoId": False, "consistencyLevel": "Bounded", "enableDynamicField": True,
+            "fields": [primary, *(_milvus_field(i + 1, field, dim) for i, (field, dim, _) in enumerate(vectors))],
+            "functions": [], "aliases": [],
+            "indexes": [{"fieldName": field, "indexName": field, "metricType": metric} for field, _, metric in vectors],
+            "load": "LoadStateLoaded", "partitionsNum": 1, "shardsNum": 1, "properties": []}
 
 
 def _milvus_routes() -> dict[str, Handler]:
-    async def collections(request: Request, faults: RequestFaults) -> Response:
+    def refused(request: Request) -> Response | None:
         if _revoked(_bearer(request)):
             # Guessed, not recorded: Milvus says a refused token with HTTP 200 and code 1800.
             return JSONResponse({"code": 1800, "message": "user hasn't authenticated"})
+        return None
+
+    async def collections(request: Request, faults: RequestFaults) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
         return _reply({"code": 0, "data": list(COLLECTIONS)}, faults)
 
-    return {"POST /v2/vectordb/collections/list": collections}
+    async def named(request: Request) -> str | Response:
+        """The collection a describe/get_stats body names, or Milvus's answer when it names none it has."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        name = body.get("collectionName") if isinstance(body, dict) else None
+        if name not in MILVUS_VECTORS:
+            # Guessed from Milvus's error text; its REST API answers HTTP 200 with code 100.
+            return JSONResponse({"code": 100, "message": f"collection not found[database=default][collection={name}]"})
+        return str(name)
 
+    async def describe(request: Request, faults: RequestFaults) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
+        name = await named(request)
+        return name if isinstance(name, Response) else _reply({"code": 0, "data": _milvus_description(name)}, faults)
 
-def _civitai_routes() -> dict[str, Handler]:
-    async def models(request: Request, faults: RequestFaults) -> Response:
-        limit = int(request.query_params.get("limit") or 20)
-        items = [{"id": 4384, "name": "DreamShaper", "type": "Checkpoint", "nsfw": False,
-                  "stats": {"downloadCount": 1_200_000}, "modelVersions": []}][:limit]
-        return _reply({"items": items, "metadata": {"nextCursor": None, "pageSize": limit}}, faults)
+    async def stats(request: Request, faults: RequestFaults) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
+        name = await named(request)
+        return name if isinstance(name, Response) else _reply({"code": 0, "data": {"rowCount": POINTS[name]}},
+                                                               faults)
 
-    async def me(request: Request, faults: RequestFaults) -> Response:
-        # As CivitAI's docs say (not recorded): 401 for a missing, malformed or revoked token alike.
-        token = _bearer(request)
-        if not token or _revoked(token):
-            return JSONResponse({"error": "Unauthorized"}, status_code=401)
-        return _reply({"id": 12345, "username": "lab-user", "tier": "free", "status": "active", "isMember": False,
-                       "subscriptions": []}, faults)
-
-    return {"GET /api/v1/models": models, "GET /api/v1/me": me}
-
-
-def _dropbox_routes() -> dict[str, Handler]:
-    async def space_usage(request: Request, faults: RequestFaults) -> Response:
-        # The two refusals below are guessed from Dropbox's SDK, not recorded.
-        token = _bearer(request)
-        if token is None:
-            return PlainTextResponse('Error in call to API function "users/get_space_usage": Must provide HTTP '
-                                     'header "Authorization" or URL parameter "authorization".', status_code=400)
-        if _revoked(token):
-            return JSONResponse({"error_summary": "invalid_access_token/..", "error": {".tag": "invalid_access_token"}},
-                                status_code=401)
-        if (await request.body()).strip() != b"null":
-            # Routes without arguments take the JSON body `null`; Dropbox answers 400 in plain text otherwise.
-            return PlainTextResponse('Error in call to API function "users/get_space_usage": request body: could '
-                                     "not decode input as JSON", status_code=400)
-        return _reply({"used": 2_254_857_830, "allocation": {".tag": "individual", "allocated": 2 * 1024**4}},
-                      faults)
-
-    return {"POST /2/users/get_space_usage": space_usage}
+    return {"POST /v2/vectordb/collections/list": collections, "POST /v2/vectordb/collections/describe": describe,
+            "POST /v2/vectordb/collections/get_stats": stats}
 
 
 def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:  # noqa: ARG001
-    """The emulator of one service: `flavour` is chroma, chroma-v1 (a server before 0.5.16), qdrant, milvus, n8n,
-    civitai or dropbox."""
+    """The emulator of one service: `flavour` is chroma, chroma-v1 (a server before 0.5.16), qdrant, milvus or n8n
+    (CivitAI and Dropbox have emulators of their own: civitai.py, dropbox.py)."""
     if flavour in ("chroma", "chroma-v1"):
         handlers = _chroma_routes(flavour)
     elif flavour == "qdrant":
@@ -242,10 +310,6 @@ def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:
         handlers = _milvus_routes()
     elif flavour == "n8n":
         handlers = n8n_routes()
-    elif flavour == "civitai":
-        handlers = _civitai_routes()
-    elif flavour == "dropbox":
-        handlers = _dropbox_routes()
     else:
         raise ValueError(f"no service emulator for {flavour!r}")
 
