@@ -35,8 +35,10 @@ def downloaded(root: Path) -> list[Path]:
 
 
 def escaped(tmp_path: Path) -> list[Path]:
-    """Files the hostile repository's names would have written outside the download directory."""
-    landed = [p for p in tmp_path.parent.rglob("*") if p.name.startswith(("escape-", "up-", "evil-", "nul"))]
+    """Files the hostile repository's names would have written outside the download directory (which lies three
+    levels below `tmp_path`, deeper than any name climbs: what escapes lands in this test's own `tmp_path`, where
+    no other test writes)."""
+    landed = [p for p in tmp_path.rglob("*") if p.name.startswith(("escape-", "up-", "evil-", "nul"))]
     return landed + [p for p in (Path("/etc/cron.d/evil-Q4_K_M.gguf"),) if p.exists()]
 
 
@@ -93,7 +95,7 @@ async def test_a_gated_repository_serves_a_token_with_access(
 @pytest.mark.parametrize("index", range(len(HOSTILE.files)))
 async def test_hostile_names_in_a_listing_are_refused_before_any_download(
         hub: EmulatorServer, client: httpx.AsyncClient, tmp_path: Path, index: int) -> None:
-    directory = tmp_path / "models"
+    directory = tmp_path / "lab" / "box" / "models"
     name, _ = HOSTILE.files[index]
     with pytest.raises(BadRequestError, match="refusing the file name"):
         await HubClient(client, base_url=hub.url).download(HOSTILE.id, name, directory)
