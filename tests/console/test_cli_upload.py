@@ -1,4 +1,6 @@
-"""`llmdeck upload` as an operator runs it: the real command against the Dropbox emulator on loopback."""
+"""`llmdeck upload` as an operator runs it, against the Dropbox emulator on loopback. What a run prints and sends
+is checked in-process (tests/cli_in_process.py); whether the token ever shows is checked on real subprocesses, where
+no earlier in-process run can have left it registered as a secret to hide."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import pytest
 import yaml
 
 from providers.adapters.dropbox_upload import local_content_hash
+from tests.cli_in_process import CliRun, run_cli
 from tests.conftest import EmulatorFactory
 
 LLMDECK = [sys.executable, "-m", "console.cli"]
@@ -34,6 +38,19 @@ def upload(config: Path, *args: str, token: str = TOKEN) -> subprocess.Completed
     env = {**os.environ, "LLMDECK_CONFIG": str(config), "DROPBOX_TOKEN": token}
     return subprocess.run([*LLMDECK, "upload", *args], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=120, check=False)
+
+
+InProcess = Callable[..., CliRun]
+
+
+@pytest.fixture
+def in_process(capfd: pytest.CaptureFixture[str]) -> InProcess:
+    """`upload` without the subprocess: `in_process(config, *args)`, with the token in the environment."""
+
+    def upload_in_process(config: Path, *args: str) -> CliRun:
+        return run_cli(capfd, "upload", *args, env={"LLMDECK_CONFIG": str(config), "DROPBOX_TOKEN": TOKEN})
+
+    return upload_in_process
 
 
 def stored(url: str, path: str) -> bytes | None:
@@ -67,10 +84,10 @@ def test_a_png_goes_up_with_its_sidecar_and_json_says_where(emulator: EmulatorFa
 
 
 def test_at_a_pipe_each_file_is_one_tab_separated_line(emulator: EmulatorFactory, tmp_path: Path,
-                                                       image: tuple[Path, Path]) -> None:
+                                                       image: tuple[Path, Path], in_process: InProcess) -> None:
     url = emulator("dropbox").url
     png, _ = image
-    result = upload(write_config(tmp_path, url), "box", str(png))
+    result = in_process(write_config(tmp_path, url), "box", str(png))
     assert result.returncode == 0, result.stderr
     lines = [line.split("\t") for line in result.stdout.splitlines()]
     assert lines[0] == ["file", "dropbox path", "size", "content hash"]
@@ -79,12 +96,12 @@ def test_at_a_pipe_each_file_is_one_tab_separated_line(emulator: EmulatorFactory
 
 
 def test_a_full_account_fails_with_one_line_and_the_files_stay(emulator: EmulatorFactory, tmp_path: Path,
-                                                               image: tuple[Path, Path]) -> None:
+                                                               image: tuple[Path, Path], in_process: InProcess) -> None:
     url = emulator("dropbox").url
     httpx.post(f"{url}/_emulator/dropbox/state", json={"free_bytes": 10}, timeout=10).raise_for_status()
     png, sidecar = image
     before = (png.read_bytes(), sidecar.read_bytes())
-    result = upload(write_config(tmp_path, url), "box", str(png), "--json")
+    result = in_process(write_config(tmp_path, url), "box", str(png), "--json")
     assert result.returncode == 1
     assert result.stderr == (f"llmdeck: box: the Dropbox account is full: no room for cube.png "
                              f"({png.stat().st_size} bytes)\n")
@@ -102,14 +119,14 @@ def test_a_refused_token_fails_with_one_line_that_never_shows_it(emulator: Emula
 
 
 def test_usage_errors_exit_2_before_anything_is_sent(emulator: EmulatorFactory, tmp_path: Path,
-                                                     image: tuple[Path, Path]) -> None:
+                                                     image: tuple[Path, Path], in_process: InProcess) -> None:
     url = emulator("dropbox").url
     config = write_config(tmp_path, url)
-    not_dropbox = upload(config, "local", str(image[0]))
+    not_dropbox = in_process(config, "local", str(image[0]))
     assert (not_dropbox.returncode, not_dropbox.stderr) == (
         2, "llmdeck: local (kind ollama) is not a dropbox provider\n")
-    unknown = upload(config, "bx", str(image[0]))
+    unknown = in_process(config, "bx", str(image[0]))
     assert (unknown.returncode, unknown.stderr) == (2, "llmdeck: unknown provider 'bx'; dropbox providers: box\n")
-    missing = upload(config, "box", str(image[0]), str(tmp_path / "gone.png"))
+    missing = in_process(config, "box", str(image[0]), str(tmp_path / "gone.png"))
     assert (missing.returncode, missing.stderr) == (2, f"llmdeck: {tmp_path / 'gone.png'}: no such file\n")
     assert httpx.get(f"{url}/_emulator/dropbox/log", timeout=10).json() == []

@@ -47,7 +47,9 @@ IMAGE_MODELS = {"a1111": None, "comfyui": CHECKPOINTS[0]}
 KEY = "lab-contract-key-4711"
 """Sent to every kind (the hosted ones refuse to call without one); no error message may carry it."""
 STALL_TIMEOUT_S = 2.0
-"""The adapter's read timeout where a stall is the fault: what the test waits for."""
+"""The adapter's read timeout where a stall is the fault: what the test waits for, 24 times over, so kept short;
+still far above the milliseconds the emulator takes between the chunks it does send — and above the second a
+loaded machine may pause a process for (at 1 s, a cut once arrived as a timeout under two CPU burners)."""
 STALL = "6"
 """Well past STALL_TIMEOUT_S; the stalled handler finishes on its own afterwards."""
 TIMEOUT_S = HANG_S
