@@ -73,7 +73,8 @@ class ScreenConsole(Console):
 
 def key_to_screen(console: ScreenConsole, keys: str, shown: str, gone: str | None = None,
                   timeout_s: float = 30.0) -> float:
-    """Seconds from writing `keys` until the screen shows `shown` (and no longer shows `gone`)."""
+    """Seconds from writing `keys` until the screen shows `shown` (and no longer shows `gone`). The markers are
+    on the left of the screen: the notifications `:host` raises stack on the right and may cover what is there."""
     started = time.monotonic()
     console.press(keys)
     deadline = started + timeout_s
@@ -107,8 +108,8 @@ def run_case(urls: list[str], refresh_s: float | None, window_s: float, settle_s
             time.sleep(settle_s)  # noqa: TID251 - back on Health, settled
             switches, narrows, widens = [], [], []
             for _ in range(rounds):
-                switches.append(key_to_screen(console, "2", "$/M in/out"))
-                switches.append(key_to_screen(console, "1", "Last error"))
+                switches.append(key_to_screen(console, "2", " of 400 models"))
+                switches.append(key_to_screen(console, "1", "Provider      Status"))
                 narrows.append(key_to_screen(console, ":host gpu07\r", "5 providers · "))
                 widens.append(key_to_screen(console, ":host all\r", "100 providers · ", gone="@gpu07"))
             for name, samples in (("pane switch", switches), (":host gpu07", narrows), (":host all", widens)):

@@ -104,7 +104,9 @@ class ModelsPane(DeckPane):
             self._show_status()
         self.call_after_refresh(self.table.refit)  # the width is known once shown: choose the columns for it
         if self._stale:  # one fetch and one redraw for them all: a hundred stale providers are not a hundred
-            self.load_catalog(only=sorted(self._stale))
+            # After the pane is on screen: fetching a hundred catalogs keeps the loop busy for a while, and the
+            # switch itself must not wait for it (the rows already shown are at most one refresh old).
+            self.call_after_refresh(self.load_catalog, only=sorted(self._stale))
         self._stale.clear()
 
     def on_hide(self) -> None:
