@@ -54,7 +54,7 @@ $(STAMP_BENCH): pyproject.toml | $(STAMP_TEST)
 	touch $@
 
 # Speed, not behaviour: router overhead against bare httpx and litellm.Router, stream relay, start-up, the idle
-# console and the monitor alone, streaming render. The 30-minute soak is `bench/soak.py` on its own.
+# console and the monitor alone, streaming render, a fleet of 20 hosts × 5 providers. The 30-minute soak is `bench/soak.py` on its own.
 bench: $(STAMP_BENCH)
 	$(BIN)/python bench/router_overhead.py
 	$(BIN)/python bench/stream_relay.py
@@ -62,6 +62,7 @@ bench: $(STAMP_BENCH)
 	$(BIN)/python bench/monitor_cpu.py --window 10
 	$(BIN)/python bench/idle_cpu.py --quick --window 10
 	$(BIN)/python bench/stream_render.py --setup one --seconds 10
+	$(BIN)/python bench/fleet.py --window 10 --rounds 3
 
 # SVGs of the six panes of the demo console at 120×36 (for the README) and at 80×24 (screenshots/80x24/).
 screenshots: $(STAMP_RUN)
