@@ -44,40 +44,41 @@ def split_v1(url: str) -> tuple[str, bool]:
     return url, False
 
 
-def check_url(url: str) -> str:
-    """An http(s) server URL without credentials, query or fragment; returned without a trailing slash."""
+def check_url(url: str, field: str = "base_url") -> str:
+    """An http(s) server URL without credentials, query or fragment; returned without a trailing slash. `field`
+    names the config key in the messages."""
     if not url.strip():
-        raise ValueError("base_url must not be empty")
+        raise ValueError(f"{field} must not be empty")
     if any(ch.isspace() for ch in url):
-        raise ValueError(f"base_url '{url.strip()}' must not contain spaces")
+        raise ValueError(f"{field} '{url.strip()}' must not contain spaces")
     if "://" not in url:
-        raise ValueError(f"base_url '{url}' needs http:// or https:// — did you mean 'http://{url}'?")
+        raise ValueError(f"{field} '{url}' needs http:// or https:// — did you mean 'http://{url}'?")
     parts = urlsplit(url)
     if "@" in parts.netloc:
-        raise ValueError(f"base_url must not carry a user name or password — {KEEP_IT_SECRET}")
+        raise ValueError(f"{field} must not carry a user name or password — {KEEP_IT_SECRET}")
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"base_url '{url}' must use http:// or https://, not {parts.scheme}://")
+        raise ValueError(f"{field} '{url}' must use http:// or https://, not {parts.scheme}://")
     if not parts.hostname:
-        raise ValueError(f"base_url '{url}' has no host name — e.g. http://127.0.0.1:11434")
+        raise ValueError(f"{field} '{url}' has no host name — e.g. http://127.0.0.1:11434")
     try:
         port = parts.port
     except ValueError:
         port = -1
     if port is not None and not 1 <= port <= 65535:  # urlsplit lets :0 through; nothing listens there
-        raise ValueError(f"base_url '{url}' has an invalid port — a port is a number from 1 to 65535")
+        raise ValueError(f"{field} '{url}' has an invalid port — a port is a number from 1 to 65535")
     if parts.query or parts.fragment:
         # Never echo a query: it is where tokens hide (`?token=…`).
-        raise ValueError("base_url must not have a query (?…) or fragment (#…) — give the server root; "
+        raise ValueError(f"{field} must not have a query (?…) or fragment (#…) — give the server root; "
                          "keys go in api_key")
     return url.rstrip("/")
 
 
-def check_written_url(written: str, environ: Mapping[str, str] | None = None) -> str:
+def check_written_url(written: str, environ: Mapping[str, str] | None = None, field: str = "base_url") -> str:
     """check_url on `written` after expanding its variables; a problem is reported as written (`$OAI_KEY`), never
     with a variable's value, which may be a key someone pointed at the wrong field."""
     expanded = expand_vars(written, environ)
     try:
-        return check_url(expanded)
+        return check_url(expanded, field)
     except ValueError as exc:
         if expanded == written:
             raise

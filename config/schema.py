@@ -134,12 +134,7 @@ class ProviderConfig(ConfigModel):
     @field_validator("hub_url")
     @classmethod
     def _hub_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        try:
-            return check_written_url(value, environ_of(info))
-        except ValueError as exc:  # the check speaks of base_url, the field it was first written for
-            raise ValueError(str(exc).replace("base_url", "hub_url")) from None
+        return None if value is None else check_written_url(value, environ_of(info), "hub_url")
 
     @field_validator("models_dir", "checkpoint_dir", "lora_dir")
     @classmethod
@@ -300,12 +295,7 @@ class HostConfig(ConfigModel):
     @field_validator("dcgm_url")
     @classmethod
     def _dcgm_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        try:
-            return check_written_url(value, environ_of(info))
-        except ValueError as exc:  # the check speaks of base_url, the field it was first written for
-            raise ValueError(str(exc).replace("base_url", "dcgm_url")) from None
+        return None if value is None else check_written_url(value, environ_of(info), "dcgm_url")
 
 
 class UiConfig(ConfigModel):

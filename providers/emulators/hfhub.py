@@ -15,7 +15,6 @@ few pieces. Every request is logged in `app.state.hub.requests` (method, path, R
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import random
 from collections.abc import AsyncIterator
@@ -29,6 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from providers.emulators.faults import CHUNKS_BEFORE_MID_FAULT, FaultPlan, RequestFaults, control_faults
+from providers.emulators.link_paging import link_page
 from providers.emulators.text import Pace
 from providers.emulators.tgi import HUB_REPOS, hub_files, hub_model
 
@@ -140,18 +140,7 @@ _STATUS_MESSAGES = {401: "Invalid credentials in Authorization header", 402: "Pa
 
 
 def _paged(request: Request, items: list[Any], default_limit: int) -> Response:
-    """One page of `items` by an opaque cursor, with a Link header to the next page when there is one."""
-    try:
-        limit = max(1, min(1000, int(request.query_params.get("limit", default_limit))))
-        cursor = request.query_params.get("cursor")
-        start = int(base64.urlsafe_b64decode(cursor.encode()).decode()) if cursor else 0
-    except ValueError:
-        return _error(400, "Invalid limit or cursor")
-    headers = {}
-    if start + limit < len(items):
-        next_cursor = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
-        headers["link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
-    return JSONResponse(items[start:start + limit], headers=headers)
+    return link_page(request, items, default_limit, lambda: _error(400, "Invalid limit or cursor"))
 
 
 def _bearer(request: Request) -> str | None:

@@ -6,7 +6,6 @@ Shapes from TGI's source and the Hub's docs as PROTOCOLS.md §6 cites them; neit
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from providers.emulators.faults import FaultPlan, RequestFaults, control_faults
+from providers.emulators.link_paging import link_page
 from providers.emulators.text import Pace, count_tokens, fake_tokens
 
 MODEL_ID = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
@@ -110,18 +110,7 @@ def hub_files(repo_id: str, parameters: float, gguf: bool) -> list[dict[str, Any
 
 
 def _paged(request: Request, items: list[Any], default_limit: int) -> Response:
-    """One page of `items` by an opaque cursor, with a Link header to the next page when there is one."""
-    try:
-        limit = max(1, min(1000, int(request.query_params.get("limit", default_limit))))
-        cursor = request.query_params.get("cursor")
-        start = int(base64.urlsafe_b64decode(cursor.encode()).decode()) if cursor else 0
-    except ValueError:
-        return tgi_error(400, "Invalid limit or cursor", "validation")
-    headers = {}
-    if start + limit < len(items):
-        next_cursor = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
-        headers["link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
-    return JSONResponse(items[start:start + limit], headers=headers)
+    return link_page(request, items, default_limit, lambda: tgi_error(400, "Invalid limit or cursor", "validation"))
 
 
 def build(*, plan: FaultPlan, pace: Pace, seed: int, flavour: str) -> Starlette:  # noqa: ARG001
