@@ -152,8 +152,9 @@ class HealthPane(SyncedPane):
         self.errors: dict[str, str] = {}
         self._shown_rows: list[ProviderRow] = []
         self._summary = ""
-        self._gpus_drawn: dict[str, float] = {}
-        """When each host's GPU reading that is on screen was taken: a newer one is drawn on the next tick."""
+        self._gpus_drawn: dict[str, str] = {}
+        """Each host's GPU summary on screen: one that reads differently is drawn on the next tick (a reading that
+        says the same, as every 5 s on an idle box, costs no redraw)."""
         for name, health in deck.last_health().items():
             self._remember(name, health)
 
@@ -188,8 +189,8 @@ class HealthPane(SyncedPane):
         return (self.changed or any(row.breaker.startswith("open") for row in self._shown_rows)
                 or self._gpu_stamps() != self._gpus_drawn)
 
-    def _gpu_stamps(self) -> dict[str, float]:
-        return {host: reading.read_at for host, reading in self.deck.gpus().items()}
+    def _gpu_stamps(self) -> dict[str, str]:
+        return {host: gpu_summary(reading) for host, reading in self.deck.gpus().items()}
 
     def refresh_now(self) -> None:
         self.deck.probe_now()
