@@ -28,14 +28,15 @@ BINDING_IDS: tuple[str, ...] = (
     # Chat pane.
     "chat.cancel", "chat.target", "chat.type", "chat.settings", "chat.new", "chat.sessions", "chat.export",
     # Images pane and its form.
-    "images.generate", "images.interrupt", "images.prompt",
+    "images.generate", "images.interrupt", "images.prompt", "images.upload",
     "form.next-field", "form.previous-field", "form.field-below", "form.field-above",
     # Dialogs and screens.
     "command-cancel", "command-complete", "command-history-older", "command-history-newer", "confirm-cancel",
     "confirm-switch", "details-close",
     "model-details-close", "help-close", "keys-close", "keys-delete", "onboarding-close", "plan-close",
     "plan-refresh", "pull-dialog-cancel", "sessions.close", "sessions.new", "sessions.rename", "sessions.delete",
-    "chat-settings.cancel", "chat-settings.save",
+    "sessions.upload",
+    "chat-settings.cancel", "chat-settings.save", "source-back", "target-picker-cancel",
     # Events view.
     "events-back", "events-filter", "events-follow",
 )

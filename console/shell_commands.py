@@ -53,6 +53,7 @@ class ShellCommands:
             "provider": providers, "alias": aliases, "target": [*aliases, *(f"{p}/" for p in providers)],
             "spec": ["off", "refuse", "503", "429:5", "delay:2", "stall_mid:5", "cut"],
             "host": [*host_names(deck.config), ALL_HOSTS],
+            "dropbox": [name for name, p in deck.providers.items() if p.kind == "dropbox"],
         }, history=self.history)
 
     def fail(self, message: str) -> None:
@@ -199,6 +200,34 @@ class ShellCommands:
         else:
             shown = count(len(providers_on(deck.providers, host)), "provider")
             self.app.notify(f"Host {host}: {shown} shown. :host all shows every host.", markup=False)
+
+    def cmd_hub(self, args: list[str]) -> None:
+        """Search the Hub for GGUF repositories; a file picked there is downloaded through the pull queue."""
+        from console.screens.hub_browser import HubBrowser
+        from console.screens.source_browser import queue_download
+
+        if not args:
+            self.fail("usage: :hub QUERY (words of a repository name, e.g. :hub qwen2.5 gguf)")
+            return
+        self.app.push_screen(HubBrowser(self.app.deck, " ".join(args)), partial(queue_download, self.app))
+
+    def cmd_civitai(self, args: list[str]) -> None:
+        """Search CivitAI; a version picked there is downloaded through the pull queue into an image server."""
+        from console.screens.civitai_browser import CivitaiBrowser, CivitaiQuery
+        from console.screens.source_browser import queue_download
+
+        try:
+            query = CivitaiQuery.parse(args)
+        except ProviderError as exc:
+            self.fail(exc.message)
+            return
+        self.app.push_screen(CivitaiBrowser(self.app.deck, query), partial(queue_download, self.app))
+
+    async def cmd_upload(self, args: list[str]) -> None:
+        """Upload what is in front of the operator (the Images pane's image, else the Chat pane's session)."""
+        from console.upload_by_hand import upload_current
+
+        await upload_current(self.app, args)
 
     def cmd_keys(self, args: list[str]) -> None:
         from console.screens.keys import KeysScreen  # the keyring library loads on first use, not at start

@@ -28,6 +28,9 @@ import httpx
 from config.schema import DeckConfig, ProviderConfig
 from config.secrets import SecretsError, register_environment_secrets, resolve_reference
 from providers.adapters import ADAPTERS, build_adapter
+from providers.adapters.civitai import CivitaiClient
+from providers.adapters.dropbox_upload import UploadedFile
+from providers.adapters.hf_hub import HubClient
 from providers.base import (
     Adapter,
     AdapterOptions,
@@ -536,6 +539,29 @@ class Deck(DeckReadouts):
             except LedgerError as exc:  # the image is saved; the caller reports the lost row
                 self.ledger_problem = str(exc)
         return saved
+
+    async def upload(self, provider: str, files: Sequence[Path]) -> list[UploadedFile]:
+        """Upload `files` (a PNG brings its sidecar) to the dropbox provider `provider` now, as the operator asked;
+        where each went. Noted in the journal as the automatic uploads are."""
+        config = self.providers.get(provider)
+        if config is None:
+            raise self._unknown(provider)
+        if config.kind != "dropbox":
+            raise UnsupportedError(f"kind {config.kind} is not a dropbox provider: nothing is uploaded to it",
+                                   provider=provider)
+        return await self.uploads.upload_now(config, files)
+
+    def hub(self) -> HubClient:
+        """The Hugging Face Hub as the config's huggingface provider reaches it (address, key), on the Deck's client."""
+        from providers.model_fetch import hub_access, hub_client  # it builds on this module
+
+        return hub_client(self.client, hub_access(self.config))
+
+    def civitai(self) -> CivitaiClient:
+        """CivitAI as the config's civitai provider reaches it (address, key, NSFW choice), on the Deck's client."""
+        from providers.model_fetch import civitai_client, civitai_provider  # it builds on this module
+
+        return civitai_client(self.client, civitai_provider(self.config))
 
     async def interrupt_image(self, provider: str) -> None:
         """Ask `provider` to stop its running image job; the pending generate_image then ends early or raises."""

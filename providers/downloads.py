@@ -128,6 +128,17 @@ async def download_file(client: httpx.AsyncClient, url: str, dest: Path, *, expe
     return await attempt.run(present)
 
 
+def free_space(directory: Path) -> int | None:
+    """Free bytes where `directory` is (or would be made: its nearest existing parent); None when unknown."""
+    for candidate in (directory, *directory.parents):
+        if candidate.exists():
+            try:
+                return shutil.disk_usage(candidate).free
+            except OSError:
+                return None
+    return None
+
+
 def _file_size(path: Path) -> int | None:
     return path.stat().st_size if path.is_file() else None
 
@@ -255,6 +266,8 @@ class _Attempt:
                                             provider=self.where)
                     if len(buffer) >= self.chunk_size:
                         done = self._flush(handle, buffer, digest, done, resumed_from, total)
+                    elif self.progress is not None:  # received, not yet written: shown as it arrives
+                        self.progress(DownloadProgress(done + len(buffer), total, resumed_from))
             finally:
                 # Every byte received is kept, whatever ended the stream (a cut, a timeout, a cancel): it is valid
                 # data at the right offset, and the next call resumes after it.

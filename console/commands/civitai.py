@@ -23,33 +23,21 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Column
 
-from config.schema import DeckConfig, ProviderConfig
+from config.schema import DeckConfig
 from console.commands.output import print_json, print_json_line, print_table
 from console.commands.session import CommandError, fail, load_cli_config
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from providers.adapters.civitai import DEFAULT_BASE_URL, CivitaiClient, CivitaiModel
+from providers.adapters.civitai import CivitaiModel
 from providers.civitai_download import AlreadyThereError, NoPlaceError, PlacedModel, download_version
-from providers.deck import adapter_options
 from providers.display import number
 from providers.downloads import DownloadProgress
 from providers.errors import ProviderError
 from providers.http import make_client
+from providers.model_fetch import civitai_client, civitai_provider
 from providers.safe_text import one_line
 
 SEARCH_RESULTS = 20
 T = TypeVar("T")
-
-
-def _civitai_provider(config: DeckConfig) -> ProviderConfig | None:
-    return next((p for p in config.providers if p.kind == "civitai"), None)
-
-
-def _client(http: httpx.AsyncClient, provider: ProviderConfig | None) -> CivitaiClient:
-    if provider is None:
-        return CivitaiClient(http, base_url=DEFAULT_BASE_URL)
-    return CivitaiClient(http, base_url=provider.base_url or DEFAULT_BASE_URL,
-                         token=adapter_options(provider).api_key, allow_nsfw=provider.allow_nsfw,
-                         timeout_s=provider.timeout_s, name=provider.name)
 
 
 def _run(args: argparse.Namespace, work: Callable[[DeckConfig, httpx.AsyncClient], Awaitable[T]]) -> T | int:
@@ -72,7 +60,7 @@ def _run(args: argparse.Namespace, work: Callable[[DeckConfig, httpx.AsyncClient
 
 def search(args: argparse.Namespace) -> int:
     async def work(config: DeckConfig, http: httpx.AsyncClient) -> list[CivitaiModel]:
-        civitai = _client(http, _civitai_provider(config))
+        civitai = civitai_client(http, civitai_provider(config))
         return await civitai.search(args.query, model_type=args.type, limit=SEARCH_RESULTS,
                                     max_results=SEARCH_RESULTS)
 
@@ -112,7 +100,7 @@ def download(args: argparse.Namespace) -> int:
         if target is None:
             known = ", ".join(p.name for p in config.providers) or "none"
             raise CommandError(f"unknown provider {args.provider!r}; configured: {known}", EXIT_USAGE)
-        civitai = _client(http, _civitai_provider(config))
+        civitai = civitai_client(http, civitai_provider(config))
         with progress:
             return await download_version(civitai, args.version_id, target, progress=progress.step)
 

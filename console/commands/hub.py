@@ -13,65 +13,27 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from config.schema import DeckConfig, ProviderConfig
-from config.secrets import SecretsError, resolve_reference
 from console.commands.output import print_json, print_json_line, print_table
 from console.commands.session import CommandError, fail, load_cli_config
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from providers.adapters.hf_hub import DEFAULT_BASE_URL, SEARCH_FIELDS, HubClient, HubFile
+from providers.adapters.hf_hub import SEARCH_FIELDS, HubClient, HubFile
 from providers.display import byte_size, number
-from providers.downloads import DownloadProgress, DownloadResult, part_path, safe_destination
-from providers.errors import (
-    AuthFailedError,
-    BadRequestError,
-    NotFoundError,
-    ProtocolError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitedError,
-)
-from providers.http import make_client
+from providers.downloads import DownloadProgress, DownloadResult, safe_destination
+from providers.errors import BadRequestError, NotFoundError, ProviderError, RateLimitedError
+from providers.model_fetch import HubAccess, hub_access, hub_client, hub_client_session, hub_download
 from providers.safe_text import one_line
 
 SEARCH_RESULTS = 50
-RESUME_ATTEMPTS = 3
-"""A dropped connection or a stalled read is resumed at once this many times in all before the command gives up
-(the part is kept either way, so running the command again continues)."""
 JSON_PROGRESS_EVERY_S = 0.5
 """At most one JSON progress line per this many seconds (plus the first and the last): a script gets a steady
 trickle, not one line per megabyte."""
 
-
-
-@dataclass(frozen=True, slots=True)
-class HubAccess:
-    """Where the Hub is and how to authenticate, from the config's huggingface provider."""
-
-    base_url: str
-    provider: str | None
-    token: str | None
-    key_problem: str | None
-    """Why a configured key could not be read (a gated repository's refusal then says so)."""
-
-
-def hub_access(config: DeckConfig) -> HubAccess:
-    """The first huggingface provider's hub_url and key; the public Hub without a key when there is none."""
-    provider = next((p for p in config.providers if p.kind == "huggingface"), None)
-    if provider is None:
-        return HubAccess(DEFAULT_BASE_URL, None, None, None)
-    token, problem = None, None
-    if provider.api_key:
-        try:
-            token = resolve_reference(provider.api_key)
-        except SecretsError as exc:
-            problem = str(exc)
-    return HubAccess(provider.hub_url or DEFAULT_BASE_URL, provider.name, token, problem)
 
 
 def _run(args: argparse.Namespace, operation: Callable[[HubClient, HubAccess], Awaitable[int]]) -> int:
@@ -79,11 +41,8 @@ def _run(args: argparse.Namespace, operation: Callable[[HubClient, HubAccess], A
         access = hub_access(load_cli_config(args))
 
         async def main() -> int:
-            async with make_client(timeout_s=60.0, connect_timeout_s=10.0) as client:
-                token = access.token
-                hub = HubClient(client, base_url=access.base_url, token=(lambda: token) if token else None,
-                                name="hub")
-                return await operation(hub, access)
+            async with hub_client_session() as client:
+                return await operation(hub_client(client, access), access)
 
         return asyncio.run(main())
     except CommandError as exc:
@@ -144,16 +103,7 @@ def download(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
 
     async def operation(hub: HubClient, access: HubAccess) -> int:
-        try:
-            result = await _download_resuming(hub, args, directory)
-        except AuthFailedError as exc:
-            raise CommandError(_gated_message(args.repo, exc, access), EXIT_FAILED) from None
-        except ProviderError as exc:
-            kept = part_path(directory / args.file)
-            if kept.exists():
-                raise CommandError(f"{exc}; {byte_size(kept.stat().st_size)} kept in {kept}, run the same command "
-                                   "again to resume", EXIT_FAILED) from None
-            raise
+        result = await _download_shown(hub, access, args, directory)
         if args.json:
             print_json_line({"repo": args.repo, "file": args.file, "path": str(result.path), "size": result.size,
                              "sha256": result.sha256, "resumed_from": result.resumed_from, "done": True})
@@ -170,8 +120,9 @@ def download(args: argparse.Namespace) -> int:
                     "resume", 130)
 
 
-async def _download_resuming(hub: HubClient, args: argparse.Namespace, directory: Path) -> DownloadResult:
-    """The download, resumed at once after a dropped connection or a stall, up to RESUME_ATTEMPTS in all."""
+async def _download_shown(hub: HubClient, access: HubAccess, args: argparse.Namespace,
+                          directory: Path) -> DownloadResult:
+    """The download with its progress as JSON lines (--json) or a bar on a terminal."""
     report = _json_progress(args) if args.json else None
     with _progress_bar(args.file) as bar:
         def progress(step: DownloadProgress) -> None:
@@ -180,13 +131,8 @@ async def _download_resuming(hub: HubClient, args: argparse.Namespace, directory
             if bar is not None:
                 bar(step)
 
-        for attempt in range(1, RESUME_ATTEMPTS + 1):
-            try:
-                return await hub.download(args.repo, args.file, directory, progress=progress)
-            except (ProtocolError, ProviderTimeoutError):
-                if attempt == RESUME_ATTEMPTS or not part_path(directory / args.file).exists():
-                    raise
-    raise AssertionError("unreachable")  # the loop returns or raises
+        return await hub_download(hub, access, args.repo, args.file, directory, progress=progress,
+                                  resume_hint="run the same command again to resume")
 
 
 def _json_progress(args: argparse.Namespace) -> Callable[[DownloadProgress], None]:
@@ -260,15 +206,3 @@ def _pull_on_ollama(args: argparse.Namespace, provider: ProviderConfig) -> int:
 
     model = f"hf.co/{args.repo}:{hub_file.quantization}"
     return pull(argparse.Namespace(**{**vars(args), "provider": provider.name, "model": model}))
-
-
-def _gated_message(repo: str, exc: AuthFailedError, access: HubAccess) -> str:
-    """A refusal of a gated (or private) repository, with what to do about it."""
-    if access.key_problem is not None:
-        advice = f"the key of provider {access.provider} could not be read: {access.key_problem}"
-    elif access.token is None:
-        advice = ("no Hub key is configured: accept the terms on the repository's page, then give a "
-                  "huggingface provider `api_key: keyring:NAME` and store the token with `llmdeck keys set NAME`")
-    else:
-        advice = f"the key of provider {access.provider} has no access: accept the terms on the repository's page"
-    return f"{repo} is gated and refused the download ({exc.brief}); {advice}"

@@ -1,22 +1,36 @@
 """`llmdeck sessions list|show|export`: the chat sessions kept in the ledger, from the console or `llmdeck chat`.
 
-They read the ledger alone (no config, no backend); a data dir without a ledger has no sessions, and nothing is
-created by reading. Text a backend wrote (answers, titles, errors) reaches the terminal only made terminal-safe.
+They read the ledger alone (no backend); a data dir without a ledger has no sessions, and nothing is created by
+reading. Text a backend wrote (answers, titles, errors) reaches the terminal only made terminal-safe.
+
+`export --out FILE` honours `auto_upload`: when the config has a dropbox provider whose auto_upload is `chats` or
+`both`, the written file is uploaded to it and `uploaded to PROVIDER:PATH` said on stderr. The export is done once
+the file is written: no config, or one that cannot be read, uploads nothing, and a failed upload is a warning on
+stderr with exit status 0. An export to stdout is uploaded nowhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from config.paths import data_dir
+from config.loader import ConfigError, load_config
+from config.paths import data_dir, locate_config
+from config.schema import ProviderConfig
 from console.commands.output import print_json, print_table, write_document
 from console.commands.session import fail
 from console.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from console.widgets.chat_turn import footer_line, status_line
+from providers.adapters.dropbox_upload import account_of, upload_file
 from providers.display import count
+from providers.dropbox_autoupload import wants
+from providers.errors import ProviderError
+from providers.http import make_client
+from providers.journal_notes import error_text
 from providers.ledger import Ledger, LedgerError, UnknownSessionError
 from providers.safe_text import one_line, terminal_safe
 from providers.sessions import LoadedSession, find_session, load_session, session_document, session_facts
@@ -102,4 +116,41 @@ def export_session(args: argparse.Namespace) -> int:
         problem = write_document(text, args.out)
         return fail(problem, EXIT_FAILED) if problem else EXIT_OK
 
-    return _reading(action)
+    code = _reading(action)
+    if code == EXIT_OK and args.out:
+        upload_export(args, Path(args.out))
+    return code
+
+
+def _chat_dropboxes(args: argparse.Namespace) -> list[ProviderConfig]:
+    """The dropbox providers whose auto_upload takes chats. No config file: none (nothing asked for an upload);
+    one that cannot be read: none, with a warning, since its auto_upload may have asked."""
+    location = locate_config(getattr(args, "config", None))
+    if not location.path.exists():
+        return []
+    try:
+        config = load_config(location.path)
+    except ConfigError as exc:
+        fail(f"warning: not uploaded: {location.path} has {count(len(exc.problems), 'problem')} "
+             "(llmdeck config validate lists them)", EXIT_OK)
+        return []
+    return [provider for provider in config.providers if wants(provider, "chats")]
+
+
+def upload_export(args: argparse.Namespace, path: Path) -> None:
+    """Upload a written export to each dropbox provider whose auto_upload takes chats; say where, or why not."""
+    providers = _chat_dropboxes(args)
+    if providers:
+        asyncio.run(_upload_to(providers, path))
+
+
+async def _upload_to(providers: list[ProviderConfig], path: Path) -> None:
+    async with make_client() as client:
+        for provider in providers:
+            try:
+                uploaded = await upload_file(client, account_of(provider), path)
+            except (ProviderError, OSError) as exc:  # the export is written: a warning, not a failure
+                reason = one_line(error_text(exc))
+                fail(f"warning: {provider.name}: upload failed: {reason} (the export stays in {path})", EXIT_OK)
+                continue
+            sys.stderr.write(f"uploaded to {one_line(provider.name)}:{one_line(uploaded.path)}\n")

@@ -21,6 +21,7 @@ from console.bridge import DeckBridge
 from console.clipboard import copy_text
 from console.panes.base import DeckPane
 from console.panes.image_form import ImageForm, ImageFormError, keys_hint
+from console.upload_by_hand import can_upload, upload_image
 from console.widgets.image_view import ImageView, choose_renderer
 from console.widgets.png_decode import PngError, RgbImage, decode_png
 from providers.base import ImageProgress, ImageRequest
@@ -50,6 +51,7 @@ class ImagesPane(DeckPane):
         # the prompt takes the focus before the keys typed after `i` are handed out.
         Binding("i", "type_prompt", "Prompt", id="images.prompt", priority=True),
         Binding("y", "copy_path", "Copy path", id="copy"),
+        Binding("Y", "upload", "Upload", id="images.upload"),
     ]
 
     def __init__(self, deck: Deck, *, readonly: bool = False) -> None:
@@ -101,6 +103,8 @@ class ImagesPane(DeckPane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "interrupt":
             return self.running  # otherwise Esc goes on to the app
+        if action == "upload":
+            return can_upload(self.app)  # hidden and disabled without a dropbox provider to send to
         if action == "type_prompt":  # not where `i` is typed text, nor in an open list (it searches there)
             return not isinstance(self.app.focused, Input) and not self.query_one(ImageForm).list_open()
         return True
@@ -146,6 +150,13 @@ class ImagesPane(DeckPane):
             self.notify("No image saved yet: nothing copied.", severity="warning")
             return
         copy_text(self.app, str(self.saved_path), "image path")
+
+    def action_upload(self) -> None:
+        """`Y` (where it is not typed text): upload the image saved last, with its sidecar, to Dropbox."""
+        if self.saved_path is None:
+            self.notify("No image saved yet: nothing to upload.", severity="warning")
+            return
+        upload_image(self.app, self.saved_path)
 
     def action_type_prompt(self) -> None:
         self.screen.set_focus(self.query_one("#images-prompt", Input))  # now: the keys typed next are for it

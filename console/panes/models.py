@@ -30,7 +30,7 @@ from console.panes.models_table import ModelRow, ModelTable
 from console.screens.confirm import ConfirmDialog
 from console.screens.model_details import ModelDetailsScreen
 from console.screens.pull_dialog import PullChoice, PullDialog
-from console.screens.pull_queue import PullQueue
+from console.screens.pull_queue import ProgressSource, PullQueue
 from console.widgets.keyed_table import KeyedTable
 from console.widgets.row_filter import RowFilter
 from providers.deck import Deck
@@ -125,7 +125,8 @@ class ModelsPane(DeckPane):
         self.load_catalog()
 
     def running_work(self) -> list[str]:
-        return [f"pull {job.provider}/{job.model} ({job.state}{', ' + percent(job.fraction) if job.fraction else ''})"
+        return [f"{job.kind} {job.provider}/{job.model} ({job.state}"
+                f"{', ' + percent(job.fraction) if job.fraction else ''})"
                 for job in self.pulls.jobs if not job.finished]
 
     def watch_filter_text(self, text: str) -> None:
@@ -267,6 +268,12 @@ class ModelsPane(DeckPane):
             self.pulls.enqueue(choice.provider, choice.model)
             self.refresh_bindings()
 
+    def queue_download(self, provider: str, label: str, source: ProgressSource | None) -> None:
+        """A confirmed download (`:hub`, `:civitai`) joins the pulls: same queue, progress, cancel and lanes. No
+        `source`: the provider fetches it itself (Ollama's pull of `hf.co/REPO:QUANT`), a pull like any other."""
+        self.pulls.enqueue(provider, label, kind="pull" if source is None else "download", source=source)
+        self.refresh_bindings()
+
     def action_cancel_pull(self) -> None:
         if self._refused():
             return
@@ -277,10 +284,14 @@ class ModelsPane(DeckPane):
     def on_pull_queue_pull_finished(self, message: PullQueue.PullFinished) -> None:
         self.refresh_bindings()
         job = message.job
+        title = job.kind.capitalize()
         if message.error:
-            self._say(f"{job.provider}/{job.model}: {message.error}", title="Pull failed", severity="error")
+            self._say(f"{job.provider}/{job.model}: {message.error}", title=f"{title} failed", severity="error")
+        elif job.state == "done" and job.kind == "download":
+            self._say(f"{job.provider}: {job.status}", title=title)
+            self.load_catalog(job.provider)  # a file in its folder may be a new model of it
         elif job.state == "done":
-            self._say(f"{job.provider}/{job.model} pulled.", title="Pull")
+            self._say(f"{job.provider}/{job.model} pulled.", title=title)
 
     def action_delete(self) -> None:
         row = self._selected()

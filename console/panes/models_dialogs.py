@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from console.panes.models_table import ModelRow, human_bytes
 from console.screens.confirm import ConfirmDialog
 from providers.deck import Deck
+from providers.display import byte_size
+from providers.downloads import free_space
 from providers.gpu_text import FitCheck, fit_check
 from providers.gpus.reader import LOCAL_HOST
 from providers.restart import RestartPlan
@@ -27,6 +31,22 @@ def confirm_pull(deck: Deck, provider: str, model: str, size_bytes: int | None =
         "Downloads the model's weights onto that machine's disk; big models take many GB and a while."
         + (f"\n{fit.text}" if fit else ""),
         confirm_label="Pull")
+
+
+def confirm_download(deck: Deck, provider: str, what: str, call: str, directory: Path,
+                     size_bytes: int | None) -> ConfirmDialog:
+    """A model file from a source (Hub, CivitAI) into `directory` on `provider`'s box: the exact call, the size,
+    the free disk space there and whether it fits on the host's GPUs, before a byte moves."""
+    free = free_space(directory)
+    lines = [f"Size {byte_size(size_bytes) if size_bytes is not None else 'unknown'}; free on {directory}: "
+             f"{byte_size(free) if free is not None else 'unknown'}."]
+    if size_bytes is not None and free is not None and size_bytes > free:
+        lines.append("Not enough free disk space: the download will stop before its first byte.")
+    lines.append("The file is written as NAME.part and renamed only once its SHA-256 matches; a cancel keeps the "
+                 "part and the next download resumes it.")
+    if (fit := will_it_fit(deck, provider, size_bytes)) is not None:
+        lines.append(fit.text)
+    return ConfirmDialog(f"Download {what} onto {provider}?", call, "\n".join(lines), confirm_label="Download")
 
 
 def confirm_load(deck: Deck, row: ModelRow, fit: FitCheck) -> ConfirmDialog:

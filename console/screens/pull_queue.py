@@ -1,10 +1,12 @@
-"""PullQueue: progress rows for model pulls, run one at a time per provider; cancelling closes the pull stream."""
+"""PullQueue: progress rows for model pulls and model downloads (Hub, CivitAI), run one at a time per host (per
+provider for a provider without a host); cancelling closes the job's stream, which stops the transfer."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -32,6 +34,9 @@ REDRAW_EVERY_S = 0.1
 BAR_WIDTH = 12
 
 PullState = Literal["queued", "pulling", "done", "failed", "cancelled"]
+JobKind = Literal["pull", "download"]
+ProgressSource = Callable[[], AsyncIterator[PullProgress]]
+"""Starts a job's transfer and streams its progress; closing the stream stops it."""
 STATE_WIDTH = max(len(state) for state in get_args(PullState))
 """Cells of the state column: every state fits ("cancelled"). A column sized by its first row cut the rest."""
 PROGRESS_WIDTH = BAR_WIDTH + len(" 100%")
@@ -42,10 +47,14 @@ _job_ids = itertools.count(1)
 
 @dataclass
 class PullJob:
-    """One requested pull and how far it got."""
+    """One requested pull or download and how far it got. `lane`: jobs of one lane run one after another (the
+    provider's host, else the provider); `source` is a download's stream, None for the provider's own pull."""
 
     provider: str
     model: str
+    kind: JobKind = "pull"
+    lane: str = ""
+    source: ProgressSource | None = None
     id: str = field(default_factory=lambda: f"pull-{next(_job_ids)}")
     state: PullState = "queued"
     status: str = "queued"
@@ -76,7 +85,7 @@ class PullJob:
 
 
 class PullQueue(Vertical):
-    """The pulls of this session. `enqueue` adds one; `cancel_selected` stops the highlighted one."""
+    """The pulls and downloads of this session. `enqueue` adds one; `cancel_selected` stops the highlighted one."""
 
     DEFAULT_CSS = """
     PullQueue {
@@ -109,7 +118,7 @@ class PullQueue(Vertical):
         self.display = False
 
     def compose(self) -> ComposeResult:
-        yield Label("Pulls  (x cancels the highlighted pull)")
+        yield Label("Pulls and downloads  (x cancels the highlighted one)")
         table = NavigableTable(id="pull-rows", cursor_type="row", show_header=False)
         table.add_column("model", key="model")
         table.add_column("state", width=STATE_WIDTH, key="state")
@@ -124,14 +133,17 @@ class PullQueue(Vertical):
     def job(self, job_id: str) -> PullJob:
         return next(j for j in self.jobs if j.id == job_id)
 
-    def enqueue(self, provider: str, model: str) -> PullJob:
-        """Queue a pull; it starts at once unless another pull of the same provider is running."""
-        job = PullJob(provider, model)
+    def enqueue(self, provider: str, model: str, *, kind: JobKind = "pull",
+                source: ProgressSource | None = None) -> PullJob:
+        """Queue a pull (or, with `source`, a download landing on `provider`); it starts at once unless another
+        job of the same lane (the provider's host, else the provider) is running."""
+        config = self.deck.providers.get(provider)
+        job = PullJob(provider, model, kind=kind, lane=(config.host if config else None) or provider, source=source)
         self.jobs.append(job)
         self.table.add_row(*job.cells(), key=job.id)
         self.table.move_cursor(row=self.table.get_row_index(job.id))
         self.display = True
-        self._start_next(provider)
+        self._start_next(job.lane)
         return job
 
     @property
@@ -153,10 +165,10 @@ class PullQueue(Vertical):
             self._finish(job, "cancelled", "cancelled before it started")
         return job
 
-    def _start_next(self, provider: str) -> None:
-        if any(j.provider == provider and j.state == "pulling" for j in self.jobs):
+    def _start_next(self, lane: str) -> None:
+        if any(j.lane == lane and j.state == "pulling" for j in self.jobs):
             return
-        waiting = next((j for j in self.jobs if j.provider == provider and j.state == "queued"), None)
+        waiting = next((j for j in self.jobs if j.lane == lane and j.state == "queued"), None)
         if waiting is not None:
             waiting.state = waiting.status = "pulling"
             self._draw(waiting)
@@ -165,18 +177,21 @@ class PullQueue(Vertical):
     @work(group=PULL_WORKERS, exit_on_error=False)
     async def run_pull(self, job: PullJob) -> None:
         try:
-            progress_stream = self.deck.pull(job.provider, job.model)
+            progress_stream = job.source() if job.source is not None else self.deck.pull(job.provider, job.model)
             # Closing the stream (also on cancel) drops the connection, which tells the server to stop.
+            outcome = "done"
             async with closing_stream(progress_stream):
                 async for progress in progress_stream:
                     self._progress(job, progress)
+                    if progress.done and job.source is not None:
+                        outcome = progress.status  # a download's last line says where the file is
         except asyncio.CancelledError:
             self._finish(job, "cancelled", "cancelled")
             raise
         except (ProviderError, UnknownProviderError) as exc:
             self._finish(job, "failed", str(exc))
             return
-        self._finish(job, "done", "done")
+        self._finish(job, "done", outcome)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # A worker cancelled before its first step never reaches its own `except CancelledError`.
@@ -203,7 +218,7 @@ class PullQueue(Vertical):
         self._draw(job)
         self.post_message(self.PullFinished(job, status if state == "failed" else None))
         self._drop_old()
-        self._start_next(job.provider)
+        self._start_next(job.lane)
 
     def _draw(self, job: PullJob) -> None:
         job.drawn_at = time.monotonic()

@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 
+from console.upload_by_hand import can_upload, upload_session
 from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import KeyedTable, Row, plain
 from console.widgets.table_sort import SortValue, text_value
@@ -48,7 +49,8 @@ def session_values(session: SessionRecord) -> tuple[SortValue, ...]:
 
 
 class SessionsDialog(ModalScreen[SessionAction | None]):
-    """Enter switches, n new, r rename (type the title, Enter), d delete (the pane confirms), Esc closes."""
+    """Enter switches, n new, r rename (type the title, Enter), d delete (the pane confirms), Y uploads the highlighted
+    session to Dropbox (the dialog stays open), Esc closes."""
 
     CSS_PATH = "sessions.tcss"
 
@@ -57,6 +59,7 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
         Binding("n", "new", "New", id="sessions.new"),
         Binding("r", "rename", "Rename", id="sessions.rename"),
         Binding("d,delete", "delete", "Delete", id="sessions.delete"),
+        Binding("Y", "upload", "Upload", id="sessions.upload"),
     ]
 
     def __init__(self, sessions: list[SessionRecord], current: int | None, *, can_delete: bool = True) -> None:
@@ -70,7 +73,8 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
             yield Label(f"Chat sessions ({len(self.sessions)})")
             yield KeyedTable(COLUMNS, id="sessions-table")
             yield Input(placeholder="new title, Enter to rename", id="sessions-rename")
-            hint = "enter switch · n new · r rename" + (" · d delete" if self.can_delete else "") + " · esc close"
+            hint = ("enter switch · n new · r rename" + (" · d delete" if self.can_delete else "")
+                    + (" · Y upload" if can_upload(self.app) else "") + " · esc close")
             yield Static(hint, id="sessions-hint", markup=False)
 
     @property
@@ -88,8 +92,11 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "delete" and not self.can_delete:
             return None  # hidden and disabled: readonly
+        if action == "upload" and not can_upload(self.app):
+            return False  # hidden and disabled: no dropbox provider to send to
         # While a title is being typed the letters belong to it.
-        return not (action in ("new", "rename", "delete") and self.query_one("#sessions-rename", Input).has_focus)
+        typed = ("new", "rename", "delete", "upload")
+        return not (action in typed and self.query_one("#sessions-rename", Input).has_focus)
 
     def _highlighted_id(self) -> int | None:
         key = self.table.cursor_key()
@@ -124,6 +131,11 @@ class SessionsDialog(ModalScreen[SessionAction | None]):
         session_id = self._highlighted_id()
         if session_id is not None:
             self.dismiss(SessionAction("delete", session_id))
+
+    def action_upload(self) -> None:
+        session_id = self._highlighted_id()
+        if session_id is not None:
+            upload_session(self.app, session_id)
 
     def action_close(self) -> None:
         rename = self.query_one("#sessions-rename", Input)
