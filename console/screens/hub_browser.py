@@ -107,5 +107,5 @@ class HubBrowser(SourceBrowser):
         if await app.push_screen_wait(confirm_download(self.deck, provider, hub_file.path, call, directory,
                                                        hub_file.size)):
             access = self.access
-            self.downloaded(provider, f"hub:{result}/{hub_file.path}",
+            self.downloaded(provider, f"hub:{hub_file.path.rsplit('/', 1)[-1]}",
                                   lambda: hub_download_stream(access, result, hub_file.path, directory))

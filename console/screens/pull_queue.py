@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import Label
 from textual.worker import Worker, WorkerState
 
+from console.widgets.column_fit import middle_cut
 from console.widgets.keyed_table import NavigableTable
 from providers.base import PullProgress, closing_stream
 from providers.deck import Deck
@@ -32,6 +33,9 @@ FINISHED_KEPT = 3
 REDRAW_EVERY_S = 0.1
 """Progress arrives line by line; the row is redrawn at most this often unless the status text changes."""
 BAR_WIDTH = 12
+NAME_WIDTH = 40
+"""A long name (a Hub repository and file) is cut in the middle to this many cells: at 80 columns the state and
+the bar beside it stay on screen."""
 
 PullState = Literal["queued", "pulling", "done", "failed", "cancelled"]
 JobKind = Literal["pull", "download"]
@@ -80,8 +84,8 @@ class PullJob:
         """Plain Text cells: the model name and the status line are the server's words, never markup. A status
         that only repeats the state ("done", "cancelled") is left out: it is said once."""
         status = "" if self.status == self.state else self.status
-        return tuple(Text(one_line(cell)) for cell in (f"{self.provider}/{self.model}", self.state, self.bar(),
-                                                       status))
+        name = middle_cut(one_line(f"{self.provider}/{self.model}"), NAME_WIDTH)
+        return tuple(Text(one_line(cell)) for cell in (name, self.state, self.bar(), status))
 
 
 class PullQueue(Vertical):

@@ -168,7 +168,7 @@ async def test_a_cancelled_download_keeps_its_part_holds_its_host_and_the_next_o
         pull = pulls.enqueue("box-ollama", "llama3.2:1b")
         await pilot.pause()
         assert download.state == "pulling" and pull.state == "queued"
-        assert "hub:lab-models/TinyStories" in screen_text(app)
+        assert "box-llamacpp/hub:" in screen_text(app)
         pulls.table.move_cursor(row=pulls.table.get_row_index(download.id))
         await pilot.press("x")
         await wait_until(pilot, lambda: download.state == "cancelled", what="the cancel")
