@@ -26,7 +26,7 @@ from config.throwaway_keyring import use_throwaway_keyring
 from providers.base import ChatRequest, Message
 from providers.deck import Deck
 from providers.emulators.faults import parse_faults
-from providers.emulators.lab import Lab, start_lab
+from providers.emulators.lab import Lab, add_model_sources, start_lab
 from providers.errors import ProviderError
 
 DEFAULT_CHAOS = "503@0.7,delay:1.5"
@@ -70,10 +70,17 @@ class DemoSession:
     @classmethod
     def start(cls, *, paced: bool = True) -> DemoSession:
         """Start the lab (blocking: run it in a thread from async code)."""
-        lab = start_lab(paced=paced, restart_down_s=RESTART_DOWN_S if paced else UNPACED_RESTART_DOWN_S)
+        restart_down_s = RESTART_DOWN_S if paced else UNPACED_RESTART_DOWN_S
+        lab = start_lab(paced=paced, restart_down_s=restart_down_s)
+        data_dir = Path(tempfile.mkdtemp(prefix="llmdeck-demo-"))
+        try:
+            add_model_sources(lab, data_dir / "models", restart_down_s=restart_down_s)
+        except BaseException:
+            lab.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+            raise
         previous = keyring.get_keyring()
         use_throwaway_keyring(lab.keys)
-        data_dir = Path(tempfile.mkdtemp(prefix="llmdeck-demo-"))
         previous_env = os.environ.get(DATA_DIR_ENV)
         # Anything that asks config.paths for the data dir while the demo runs gets the temp dir too.
         os.environ[DATA_DIR_ENV] = str(data_dir)

@@ -97,9 +97,9 @@ class CivitaiBrowser(SourceBrowser):
         ColumnSpec("creator", "Creator", 16, priority=2),
     )
     ITEM_COLUMNS: ClassVar[tuple[ColumnSpec, ...]] = (
-        ColumnSpec("version", "Version", 28, min_width=12),
-        ColumnSpec("base", "Base model", 16, priority=1),
-        ColumnSpec("file", "File", 40, min_width=16, cut_middle=True),
+        ColumnSpec("version", "Version", 24, min_width=8),
+        ColumnSpec("base", "Base model", 14, priority=1, min_width=8),
+        ColumnSpec("file", "File", 44, min_width=28, cut_middle=True),
         ColumnSpec("size", "Size", 10),
         ColumnSpec("id", "Id", 9, priority=2),
     )
@@ -162,7 +162,7 @@ class CivitaiBrowser(SourceBrowser):
         if await app.push_screen_wait(confirm_download(self.deck, provider, f"{model.name} {version.name}", call,
                                                        folder, chosen.size_bytes)):
             deck_config, target = self.deck.config, config
-            self.downloaded(provider, f"civitai:{version.id} {chosen.name}",
+            self.downloaded(provider, f"civitai:{chosen.name}",
                                   lambda: civitai_download_stream(deck_config, version.id, target))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from config.schema import DeckConfig
@@ -97,3 +98,45 @@ def start_lab(*, paced: bool = True, seed: int = 7, restart_down_s: float | None
         stop_all(servers.values())
         raise
     return Lab(servers, config, keys)
+
+
+SOURCE_KEYS = {"demo-hf": "demo-hf-not-a-real-key", "demo-dropbox": "demo-dropbox-not-a-real-key"}
+
+
+def add_model_sources(lab: Lab, folder: Path, *, seed: int = 7, restart_down_s: float | None = None) -> None:
+    """Give a running lab its model sources and storage: the Hub (its huggingface provider's router served by an
+    OpenAI-compatible emulator with Hub-style model names), CivitAI and Dropbox emulators, and folders under
+    `folder` where downloads land: box-llamacpp's models_dir, the image servers' checkpoint and LoRA dirs (which
+    the A1111 and ComfyUI emulators then list). The demo uses it, so `:hub`, `:civitai` and `:upload` work there;
+    the tests' lab stays as it is."""
+    started: dict[str, EmulatorServer] = {}
+    try:
+        for name, kind in (("hf", "vllm"), ("hub", "hfhub"), ("civitai", "civitai"), ("dropbox", "dropbox")):
+            started[name] = start_emulator(kind, seed=seed, restart_down_s=restart_down_s)
+    except BaseException:
+        stop_all(started.values())
+        raise
+    checkpoints, loras, gguf = folder / "checkpoints", folder / "loras", folder / "gguf"
+    lab.servers["sd"].app.state.webui.checkpoint_dir = checkpoints
+    lab.servers["sd"].app.state.webui.lora_dir = loras
+    lab.servers["comfy"].app.state.checkpoint_dir = checkpoints
+    folders = {"box-llamacpp": {"models_dir": str(gguf)},
+               "sd": {"checkpoint_dir": str(checkpoints), "lora_dir": str(loras)},
+               "comfy": {"checkpoint_dir": str(checkpoints)}}
+    providers = [{**provider.model_dump(exclude_defaults=True), **folders.get(provider.name, {})}
+                 for provider in lab.config.providers]
+    providers += [
+        {"name": "hf", "kind": "huggingface", "base_url": f"{started['hf'].url}/v1", "api_key": "keyring:demo-hf",
+         "hub_url": started["hub"].url, "timeout_s": 20},
+        {"name": "civitai", "kind": "civitai", "base_url": f"{started['civitai'].url}/api", "timeout_s": 20},
+        {"name": "dropbox", "kind": "dropbox", "base_url": started["dropbox"].url, "api_key": "keyring:demo-dropbox",
+         "upload_folder": "/llmdeck-demo", "timeout_s": 20},
+    ]
+    if restart_down_s is not None:  # as start_lab gives its providers: `r` really restarts the emulator
+        for entry in providers[-3:]:
+            server = started[str(entry["name"])]
+            entry["restart"] = list(restart_argv(server.url))
+    lab.config = DeckConfig.model_validate({**lab.config.model_dump(exclude_defaults=True), "providers": providers})
+    lab.servers.update({"hf": started["hf"], "hub": started["hub"], "civitai": started["civitai"],
+                        "dropbox": started["dropbox"]})
+    lab.keys.update(SOURCE_KEYS)

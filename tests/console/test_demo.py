@@ -54,9 +54,9 @@ async def test_the_demo_starts_and_every_pane_shows_live_data(demo: DemoSession,
     app = DeckApp(demo_deck, demo=demo, traffic=False)
     async with app.run_test(size=(120, 36)) as pilot:
         assert "DEMO" in screen_text(app).splitlines()[0]
-        await wait_until(pilot, lambda: "9/9 up" in screen_text(app), what="every emulator up")
+        await wait_until(pilot, lambda: "12/12 up" in screen_text(app), what="every emulator up")
         await demo_deck.chat("chat", HELLO)  # something for the graphs to draw
-        expectations = {"health": "box-vllm", "models": "llama3.2:1b", "graphs": "1 request",
+        expectations = {"health": "box-vllm", "models": "Llama-3.1-8B-Instruct", "graphs": "1 request",
                         "routes": "cloud-chat", "chat": "chat", "images": "v1-5-pruned-emaonly"}
         for pane_id, text in expectations.items():
             if pane_id != "health":
@@ -136,7 +136,7 @@ async def test_r_on_a_demo_provider_restarts_its_emulator_and_health_goes_down_a
     app = DeckApp(demo_deck, demo=demo, traffic=False)
     server = demo.lab.servers["local-ollama"]
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_until(pilot, lambda: "9/9 up" in screen_text(app), what="every emulator up")
+        await wait_until(pilot, lambda: "12/12 up" in screen_text(app), what="every emulator up")
         await pilot.press("tab")
         pane = app.panes["models"]
         assert isinstance(pane, ModelsPane)
@@ -162,3 +162,18 @@ async def test_r_on_a_demo_provider_restarts_its_emulator_and_health_goes_down_a
         demo_deck.probe_now("local-ollama")
         await wait_until(pilot, lambda: (h := demo_deck.health_of("local-ollama")) is not None
                          and h.status == "up", what="local-ollama up again")
+
+
+async def test_the_demo_has_its_model_sources_and_storage_wired(demo: DemoSession, demo_deck: Deck,
+                                                                tmp_path: Path) -> None:
+    """`:hub`, `:civitai` and `:upload` have somewhere to search, to land and to upload in the demo."""
+    found = await demo_deck.hub().search("tinystories", max_results=5)
+    assert any(model.id == "lab-models/TinyStories-15M-GGUF" for model in found)
+    assert any(model.name == "DreamShaper" for model in await demo_deck.civitai().search("dreamshaper"))
+    providers = demo_deck.providers
+    assert providers["box-llamacpp"].models_dir and providers["sd"].checkpoint_dir and providers["sd"].lora_dir
+    assert Path(providers["sd"].checkpoint_dir).is_relative_to(demo.data_dir)  # removed with the demo
+    made = tmp_path / "note.md"
+    made.write_text("kept\n", encoding="utf-8")
+    uploaded = await demo_deck.upload("dropbox", [made])
+    assert [item.path for item in uploaded] == ["/llmdeck-demo/note.md"]

@@ -271,3 +271,22 @@ async def test_a_source_that_fails_says_so_on_its_screen_and_escape_leaves(rig: 
         await pilot.press("escape")
         assert not isinstance(app.screen, SourceBrowser)
 
+
+
+async def test_hostile_file_names_are_shown_plainly_and_refused_before_any_byte(rig: Rig, rig_deck: Deck) -> None:
+    hostile = REPOS[2]
+    app = DeckApp(rig_deck)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await command(pilot, "hub hostile")
+        await wait_until(pilot, lambda: isinstance(app.screen, HubBrowser), what="the Hub browser")
+        browser = app.screen
+        assert isinstance(browser, HubBrowser)
+        await open_row(pilot, browser, hostile.id)
+        escape = "../../escape-Q4_K_M.gguf"
+        await open_row(pilot, browser, escape, items=True)
+        await pick_target(pilot, app, "box-llamacpp")
+        await wait_until(pilot, lambda: "refusing the file name" in screen_text(app), what="the refusal on screen")
+        assert app.screen is browser  # no confirmation: nothing was asked of the Hub
+        shown = screen_text(app)
+        assert "\x00" not in shown and "\x1b" not in shown
+    assert not rig.gguf.exists() and not (rig.gguf.parent / "escape-Q4_K_M.gguf").exists()
