@@ -39,7 +39,7 @@ def test_ctrl_c_ends_the_demo_and_it_removes_its_data_dir(tmp_path: Path) -> Non
     scratch.mkdir()
     with llmdeck(["--demo"], tmp_path, TMPDIR=str(scratch)) as terminal:
         terminal.wait_for("DEMO")
-        terminal.wait_for("9/9 up")
+        terminal.wait_for("12/12 up")
         assert [p.name for p in scratch.iterdir() if p.name.startswith("llmdeck-demo-")]
         os.write(terminal.master, b"\x03")  # ctrl+c
         assert terminal.wait_exit() == 0
