@@ -247,7 +247,7 @@ async def test_source_commands_say_what_is_wrong_in_one_line(rig: Rig, rig_deck:
     app = DeckApp(rig_deck)
     async with app.run_test(size=SIZE_80x24) as pilot:
         await command(pilot, "hub")
-        await command(pilot, "civitai --nsfw dreamshaper")
+        await command(pilot, "civitai --nsfw d")
         await command(pilot, "civitai --base")
         await pilot.pause()
         said = [str(n.message) for n in app._notifications]
@@ -255,7 +255,7 @@ async def test_source_commands_say_what_is_wrong_in_one_line(rig: Rig, rig_deck:
         assert any("unknown option --nsfw" in m for m in said)
         assert any("--base needs a base model" in m for m in said)
         assert not isinstance(app.screen, SourceBrowser)
-        await command(pilot, "hub no-such-model-anywhere")
+        await command(pilot, "hub zzz")
         await wait_until(pilot, lambda: isinstance(app.screen, HubBrowser), what="the Hub browser")
         await wait_until(pilot, lambda: "nothing found" in screen_text(app), what="an empty search said")
         await pilot.press("escape")
