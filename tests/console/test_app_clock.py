@@ -58,7 +58,9 @@ async def test_a_health_change_is_drawn_with_its_flush_not_on_a_tick(quiet_deck:
         await asyncio.to_thread(lab.set_faults, "box-vllm", "refuse")
         quiet_deck.probe_now("box-vllm")
         await wait_until(pilot, lambda: "down" in status_of(pane, "box-vllm"), what="box-vllm drawn down")
-        assert app.bridge.delivered == flushes + 1  # the one flush that carried the probe
+        # A flush carried it, and no tick (the clock never ran). On a loaded box the probe's "probing" and its
+        # result, or a late catalog, can come in flushes of their own: counting them exactly would test the load.
+        assert app.bridge.delivered > flushes
         assert app.clock_ticks == 0
         assert str(app.status.render()) != header  # one provider fewer up, in the same pass
 
