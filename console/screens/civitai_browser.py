@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, ClassVar
 from config.schema import ProviderConfig
 from console.panes.models_dialogs import confirm_download
 from console.screens.source_browser import Listing, SourceBrowser
-from console.screens.target_picker import TargetPicker
 from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import plain
 from providers.adapters.civitai import LORA_TYPES, CivitaiClient, CivitaiModel, CivitaiVersion, safe_file_name
@@ -147,8 +146,7 @@ class CivitaiBrowser(SourceBrowser):
             kind = "lora_dir" if version.model_type in LORA_TYPES else "checkpoint_dir"
             self.say(f"nowhere to put a {version.model_type or 'model'}: give an a1111 or comfyui provider `{kind}:`")
             return
-        provider = targets[0][0] if len(targets) == 1 else await app.push_screen_wait(
-            TargetPicker(f"Download {model.name} {version.name} onto which provider?", targets))
+        provider = await self.choose_target(f"{model.name} {version.name}", targets)
         if provider is None:
             return
         config = self.deck.providers[provider]

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 from console.panes.models_dialogs import confirm_download, confirm_pull
 from console.screens.source_browser import Listing, SourceBrowser
-from console.screens.target_picker import TargetPicker
 from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import plain
 from providers.adapters.hf_hub import SEARCH_FIELDS, HubClient, HubFile
@@ -89,8 +88,7 @@ class HubBrowser(SourceBrowser):
             self.say("nowhere to put it: give a llamacpp provider `models_dir:`, or pull a GGUF file that names its "
                      "quantisation onto an Ollama provider")
             return
-        provider = targets[0][0] if len(targets) == 1 else await app.push_screen_wait(
-            TargetPicker(f"Download {hub_file.path} onto which provider?", targets))
+        provider = await self.choose_target(hub_file.path, targets)
         if provider is None:
             return
         config = self.deck.providers[provider]

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Label, Static
 
 from console.panes.models import ModelsPane
 from console.screens.pull_queue import ProgressSource
+from console.screens.target_picker import TargetPicker
 from console.widgets.column_fit import ColumnSpec
 from console.widgets.keyed_table import KeyedTable, Row
 from console.widgets.table_sort import SortValue
@@ -103,6 +104,12 @@ class SourceBrowser(ModalScreen[DownloadChoice | None]):
     async def pick(self, result: str, item: str) -> None:
         """Ask where and confirm; queue the download when confirmed (then close with `downloaded`)."""
         raise NotImplementedError
+
+    async def choose_target(self, what: str, targets: Sequence[tuple[str, str]]) -> str | None:
+        """The provider `what` lands on: the only one without asking, else the operator's pick (None: cancelled)."""
+        if len(targets) == 1:
+            return targets[0][0]
+        return await self.app.push_screen_wait(TargetPicker(f"Download {what} onto which provider?", targets))
 
     def results_said(self, count: int) -> str:
         return f"{count} found · enter lists what can be downloaded"

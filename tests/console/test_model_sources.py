@@ -120,6 +120,17 @@ async def pick_target(pilot: Any, app: DeckApp, provider: str) -> TargetPicker:
     return picker
 
 
+async def open_tiny_file(pilot: Any, app: DeckApp) -> HubBrowser:
+    """`:hub tinystories`, Enter on the repository, Enter on its Q4_K_M file."""
+    await command(pilot, "hub tinystories")
+    await wait_until(pilot, lambda: isinstance(app.screen, HubBrowser), what="the Hub browser")
+    browser = app.screen
+    assert isinstance(browser, HubBrowser)
+    await open_row(pilot, browser, TINY.id)
+    await open_row(pilot, browser, FILE, items=True)
+    return browser
+
+
 async def test_hub_search_files_and_a_download_into_a_models_dir_through_the_queue(rig: Rig, rig_deck: Deck) -> None:
     app = DeckApp(rig_deck)
     async with app.run_test(size=SIZE_80x24) as pilot:
@@ -151,12 +162,7 @@ async def test_a_cancelled_download_keeps_its_part_holds_its_host_and_the_next_o
     rig.hub.set_faults("stall_mid:60")  # the file stops after a few pieces: the cancel strikes mid-download
     app = DeckApp(rig_deck)
     async with app.run_test(size=(120, 36)) as pilot:
-        await command(pilot, "hub tinystories")
-        await wait_until(pilot, lambda: isinstance(app.screen, HubBrowser), what="the Hub browser")
-        browser = app.screen
-        assert isinstance(browser, HubBrowser)
-        await open_row(pilot, browser, TINY.id)
-        await open_row(pilot, browser, FILE, items=True)
+        await open_tiny_file(pilot, app)
         await pick_target(pilot, app, "box-llamacpp")
         await confirm(pilot, app)
         await wait_until(pilot, lambda: app.current_pane == "models", what="the Models pane")
@@ -186,12 +192,7 @@ async def test_a_cancelled_download_keeps_its_part_holds_its_host_and_the_next_o
 async def test_a_gguf_file_onto_ollama_is_that_servers_own_pull(rig: Rig, rig_deck: Deck) -> None:
     app = DeckApp(rig_deck)
     async with app.run_test(size=SIZE_80x24) as pilot:
-        await command(pilot, "hub tinystories")
-        await wait_until(pilot, lambda: isinstance(app.screen, HubBrowser), what="the Hub browser")
-        browser = app.screen
-        assert isinstance(browser, HubBrowser)
-        await open_row(pilot, browser, TINY.id)
-        await open_row(pilot, browser, FILE, items=True)
+        await open_tiny_file(pilot, app)
         await pick_target(pilot, app, "box-ollama")
         dialog = await confirm(pilot, app)
         model = f"hf.co/{TINY.id}:Q4_K_M"
@@ -206,12 +207,7 @@ async def test_a_file_with_the_wrong_hash_fails_in_the_queue_and_leaves_nothing(
     rig.hub.set_faults("badhash")
     app = DeckApp(rig_deck)
     async with app.run_test(size=SIZE_80x24) as pilot:
-        await command(pilot, "hub tinystories")
-        await wait_until(pilot, lambda: isinstance(app.screen, HubBrowser), what="the Hub browser")
-        browser = app.screen
-        assert isinstance(browser, HubBrowser)
-        await open_row(pilot, browser, TINY.id)
-        await open_row(pilot, browser, FILE, items=True)
+        await open_tiny_file(pilot, app)
         await pick_target(pilot, app, "box-llamacpp")
         await confirm(pilot, app)
         job = await finished_job(pilot, app)
